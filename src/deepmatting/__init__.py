@@ -1,0 +1,21 @@
+"""deepmatting: deep image matting in pure PyTorch.
+
+The public API: ``DeepMatting`` (models), ``AlphaLoss``/``MattingLoss`` (losses), the benchmark-exact
+metrics, the datasets (``deepmatting.data``), and ``predict`` for inference.
+"""
+
+__version__ = "0.1.0"
+
+from .losses import AlphaLoss, CompositionLoss, LaplacianLoss, MattingLoss  # noqa: E402
+from .models import DeepMatting, build_model, list_architectures  # noqa: E402
+
+__all__ = [
+    "AlphaLoss",
+    "CompositionLoss",
+    "DeepMatting",
+    "LaplacianLoss",
+    "MattingLoss",
+    "__version__",
+    "build_model",
+    "list_architectures",
+]

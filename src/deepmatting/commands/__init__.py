@@ -1,0 +1,1 @@
+"""One module per ``deepmatting`` subcommand; options shared by several are declared in ``options``."""

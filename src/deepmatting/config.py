@@ -1,0 +1,134 @@
+"""Typed run configuration: one dataclass per component, saved inside every checkpoint.
+
+``ModelConfig`` rebuilds a model from a checkpoint alone; ``TrainConfig`` describes a training run and is
+written to ``RUN_DIR/config.json`` and into ``last.pt`` / ``best.pt``. ``from_dict`` rejects unknown keys and
+values of the wrong type, so a typo in a config file is an error, not a silent default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import asdict, dataclass, field
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A configuration has an unknown key or a value of the wrong type."""
+
+
+def _check_type(cls_name: str, name: str, value: Any, annotation: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        for arg in args:
+            try:
+                return _check_type(cls_name, name, value, arg)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{cls_name}.{name}: {value!r} is not of type {annotation}")
+    if annotation is type(None):
+        if value is None:
+            return None
+        raise ConfigError(f"{cls_name}.{name}: {value!r} is not None")
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{cls_name}.{name}: {value!r} is not a sequence")
+        item = args[0] if args else Any
+        items = [_check_type(cls_name, name, v, item) for v in value]
+        return tuple(items) if origin is tuple else items
+    if annotation is Any:
+        return value
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if annotation in (int, float) and isinstance(value, bool):
+        raise ConfigError(f"{cls_name}.{name}: {value!r} is a bool, expected {annotation.__name__}")
+    if isinstance(annotation, type) and not isinstance(value, annotation):
+        raise ConfigError(f"{cls_name}.{name}: {value!r} is not of type {annotation.__name__}")
+    return value
+
+
+def from_dict(cls: type[T], data: dict) -> T:
+    """Build the dataclass ``cls`` from ``data``, rejecting unknown keys and wrong types."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{cls.__name__}: expected a dict, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{cls.__name__}: unknown keys {unknown} (known: {sorted(known)})")
+    values = {k: _check_type(cls.__name__, k, v, hints[k]) for k, v in data.items()}
+    return cls(**values)
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a ``DeepMatting`` model.
+
+    Attributes
+    ----------
+    arch : registered architecture name (see ``deepmatting.list_architectures()``).
+    input : ``"trimap"`` (0 bg, 0.5 unknown, 1 fg) or ``"mask"`` (a coarse mask in [0,1]).
+    refine : DIM's refinement stage (``dim-vgg16`` only).
+    width : channel multiplier of the light architectures.
+    mean, std : RGB normalisation applied inside the model (preprocessing travels with the weights).
+    """
+
+    arch: str = "light-unet"
+    input: str = "trimap"
+    refine: bool = False
+    width: float = 1.0
+    mean: tuple[float, ...] = (0.485, 0.456, 0.406)
+    std: tuple[float, ...] = (0.229, 0.224, 0.225)
+
+    def __post_init__(self) -> None:
+        if self.input not in ("trimap", "mask"):
+            raise ConfigError(f"ModelConfig.input: {self.input!r}, expected 'trimap' or 'mask'")
+        if self.width <= 0:
+            raise ConfigError(f"ModelConfig.width: {self.width} must be positive")
+        self.mean, self.std = tuple(self.mean), tuple(self.std)
+
+
+@dataclass
+class TrainConfig:
+    """One training run: data, optimisation, schedule and bookkeeping.
+
+    ``data`` None means the built-in synthetic dataset. Step counts are derived from the dataset length
+    and the batch size at run time, never stored as magic numbers here.
+    """
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: str | None = None
+    val: str | None = None
+    epochs: int = 1500
+    batch_size: int = 8
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    crop: int = 320
+    workers: int = 2
+    seed: int = 0
+    amp: bool = False
+    device: str = "auto"
+    max_minutes: float | None = None
+    checkpoint_every: int = 200
+    val_every: int = 1
+    best_metric: str = "sad"
+    synthetic_train: int = 2000
+    synthetic_val: int = 16
+    synthetic_size: int = 320
+    val_max_side: int | None = None
+    loss_weights: dict = field(default_factory=lambda: {"alpha": 1.0, "composition": 0.5, "laplacian": 0.5})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        data = dict(data)
+        model = from_dict(ModelConfig, data.pop("model", {}))
+        cfg = from_dict(cls, data)
+        cfg.model = model
+        return cfg

@@ -1,0 +1,113 @@
+"""``DeepMatting``: normalisation, trimap encoding and padding around an encoder and a decoder."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .. import __version__
+from ..checkpoint import CheckpointError, atomic_save, load_checkpoint
+from ..config import ConfigError, ModelConfig, from_dict
+from .registry import DEFAULT_ARCH, get_architecture, input_channels
+
+
+class DeepMatting(nn.Module):
+    """Predict an alpha matte from an image and a trimap (or a coarse mask).
+
+    Parameters
+    ----------
+    arch : str
+        A registered architecture (``deepmatting.list_architectures()``); the light default when omitted.
+    config : ModelConfig, optional
+        A full configuration; overrides ``arch`` and ``overrides``.
+    **overrides
+        Fields of ``ModelConfig`` (``refine``, ``width``, ``input``...).
+
+    Examples
+    --------
+    >>> model = DeepMatting().eval()
+    >>> alpha = model(torch.rand(1, 3, 97, 131), torch.full((1, 1, 97, 131), 0.5))
+    >>> tuple(alpha.shape)
+    (1, 1, 97, 131)
+    """
+
+    def __init__(self, arch: str = DEFAULT_ARCH, config: ModelConfig | None = None, **overrides):
+        super().__init__()
+        self.config = config if config is not None else ModelConfig(arch=arch, **overrides)
+        spec = get_architecture(self.config.arch)
+        self.trimap_encoding = "raw" if self.config.input == "mask" else spec.trimap_encoding
+        self.pad_multiple = spec.pad_multiple
+        self.in_channels = input_channels(spec, self.config)
+        self.encoder, self.decoder = spec.build(self.config, self.in_channels)
+        self.register_buffer("mean", torch.tensor(self.config.mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(self.config.std).view(1, 3, 1, 1), persistent=False)
+
+    def encode_inputs(self, image: torch.Tensor, trimap: torch.Tensor) -> torch.Tensor:
+        """``Bx3xHxW`` image in [0,1] and ``Bx1xHxW`` trimap -> the network input ``BxCxHxW``."""
+        x = (image - self.mean) / self.std  # (B, 3, H, W)
+        if self.trimap_encoding == "raw":
+            return torch.cat([x, trimap], dim=1)  # (B, 4, H, W)
+        bg = torch.relu(1 - 2 * trimap)  # 1 at 0, 0 from 0.5 up
+        fg = torch.relu(2 * trimap - 1)  # 1 at 1, 0 up to 0.5
+        return torch.cat([x, bg, 1 - bg - fg, fg], dim=1)  # (B, 6, H, W)
+
+    def forward(self, image: torch.Tensor, trimap: torch.Tensor | None = None) -> torch.Tensor:
+        """Alpha matte for any H and W.
+
+        Parameters
+        ----------
+        image : Tensor, Bx3xHxW float in [0,1]
+        trimap : Tensor, Bx1xHxW float: 0 background, 0.5 unknown, 1 foreground
+            (or a coarse mask in [0,1] for ``input="mask"`` models). Required.
+
+        Returns
+        -------
+        Tensor, Bx1xHxW float in [0,1]
+        """
+        if trimap is None:
+            raise ValueError(f"{self.config.arch} needs a {self.config.input} (Bx1xHxW) beside the image")
+        if image.ndim != 4 or image.shape[1] != 3:
+            raise ValueError(f"image must be Bx3xHxW, got {tuple(image.shape)}")
+        if trimap.shape != (image.shape[0], 1, *image.shape[2:]):
+            raise ValueError(f"trimap must be Bx1xHxW matching the image, got {tuple(trimap.shape)}")
+        h, w = image.shape[-2:]
+        m = self.pad_multiple
+        ph, pw = (m - h % m) % m, (m - w % m) % m
+        inputs = self.encode_inputs(image, trimap)
+        if ph or pw:
+            inputs = F.pad(inputs, (0, pw, 0, ph), mode="replicate")  # (B, C, H', W'), multiples of m
+        logits = self.decoder(self.encoder(inputs), inputs)
+        return torch.sigmoid(logits[..., :h, :w])  # (B, 1, H, W)
+
+    # ---- checkpoints -------------------------------------------------------------------------------
+    def checkpoint_dict(self, **extra) -> dict:
+        """The dict written by ``save``: state dict, config, package version, and ``extra``."""
+        return {"model": self.state_dict(), "config": asdict(self.config), "version": __version__, **extra}
+
+    def save(self, path: str | os.PathLike, **extra) -> None:
+        """Write ``{"model", "config", "version", **extra}`` atomically (temporary file + rename)."""
+        atomic_save(self.checkpoint_dict(**extra), path)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> DeepMatting:
+        """Rebuild the model from a checkpoint alone (loaded with ``weights_only=True``).
+
+        Accepts files written by ``save`` and the training checkpoints ``last.pt`` / ``best.pt``.
+        """
+        ckpt = load_checkpoint(path, map_location)
+        config = ckpt["config"]
+        if isinstance(config, dict) and "model" in config and isinstance(config["model"], dict):
+            config = config["model"]  # a training checkpoint stores the whole TrainConfig
+        try:
+            model = cls(config=from_dict(ModelConfig, config))
+            model.load_state_dict(ckpt["model"])
+        except (ConfigError, RuntimeError) as e:
+            raise CheckpointError(f"checkpoint {path}: does not match its config ({e})") from e
+        return model.to(map_location)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
