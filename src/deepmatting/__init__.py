@@ -6,7 +6,9 @@ metrics, the datasets (``deepmatting.data``), and ``predict`` for inference.
 
 __version__ = "0.1.0"
 
+from . import metrics  # noqa: E402
 from .losses import AlphaLoss, CompositionLoss, LaplacianLoss, MattingLoss  # noqa: E402
+from .metrics import connectivity_error, evaluate_all, gradient_error, mse_score, sad_score  # noqa: E402
 from .models import DeepMatting, build_model, list_architectures  # noqa: E402
 
 __all__ = [
@@ -17,5 +19,11 @@ __all__ = [
     "MattingLoss",
     "__version__",
     "build_model",
+    "connectivity_error",
+    "evaluate_all",
+    "gradient_error",
     "list_architectures",
+    "metrics",
+    "mse_score",
+    "sad_score",
 ]
