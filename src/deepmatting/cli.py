@@ -13,7 +13,7 @@ import sys
 from . import __version__
 
 #: Subcommands in the order ``--help`` lists them; each is ``deepmatting.commands.<name>``.
-SUBCOMMANDS: tuple[str, ...] = ()
+SUBCOMMANDS: tuple[str, ...] = ("train", "evaluate", "predict", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

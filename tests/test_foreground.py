@@ -1,0 +1,91 @@
+"""Multi-level foreground estimation (against a naive loop and on a composite with a known foreground)
+and RGBA cutouts."""
+
+import numpy as np
+import pytest
+
+from deepmatting.foreground import cutout, estimate_foreground
+
+
+def _composite(h=120, w=160):
+    """A smooth known foreground and background mixed by a soft disc of alpha."""
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    fg = np.stack([0.2 + 0.6 * xx, 0.8 - 0.6 * yy, 0.5 + 0.3 * np.sin(3 * xx)], -1).astype(np.float32)
+    bg = np.stack([0.9 - 0.7 * yy, 0.1 + 0.5 * xx, 0.3 + 0.2 * np.cos(5 * yy)], -1).astype(np.float32)
+    r = np.hypot(xx - 0.5, yy - 0.35)
+    alpha = np.clip((0.3 - r) / 0.12, 0, 1).astype(np.float32)
+    image = alpha[..., None] * fg + (1 - alpha[..., None]) * bg
+    return image, alpha, fg, bg
+
+
+def _naive(image, alpha, eps, omega, n_small, n_big, small):
+    """The same multi-level Jacobi scheme written pixel by pixel (the vectorised code must match it)."""
+    h0, w0 = alpha.shape
+    n_levels = max(1, int(np.ceil(np.log2(max(h0, w0)))))
+    F = np.zeros((1, 1, 3))
+    B = np.zeros((1, 1, 3))
+    for level in range(n_levels + 1):
+        h, w = max(1, round(h0 ** (level / n_levels))), max(1, round(w0 ** (level / n_levels)))
+
+        def near(y, x, hs, ws, h=h, w=w):
+            return min(int((y + 0.5) * hs / h), hs - 1), min(int((x + 0.5) * ws / w), ws - 1)
+
+        img = np.array([[image[near(y, x, h0, w0)] for x in range(w)] for y in range(h)])
+        a = np.array([[alpha[near(y, x, h0, w0)] for x in range(w)] for y in range(h)])
+        F = np.array([[F[near(y, x, *F.shape[:2])] for x in range(w)] for y in range(h)])
+        B = np.array([[B[near(y, x, *B.shape[:2])] for x in range(w)] for y in range(h)])
+        for _ in range(n_small if h <= small and w <= small else n_big):
+            F_new, B_new = F.copy(), B.copy()
+            for y in range(h):
+                for x in range(w):
+                    a0 = a[y, x]
+                    m00, m11, m01 = a0 * a0, (1 - a0) ** 2, a0 * (1 - a0)
+                    bf, bb = a0 * img[y, x], (1 - a0) * img[y, x]
+                    for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+                        y2, x2 = min(max(y + dy, 0), h - 1), min(max(x + dx, 0), w - 1)
+                        d = eps + omega * abs(a0 - a[y2, x2])
+                        m00, m11 = m00 + d, m11 + d
+                        bf, bb = bf + d * F[y2, x2], bb + d * B[y2, x2]
+                    inv = np.linalg.inv([[m00, m01], [m01, m11]])
+                    F_new[y, x] = np.clip(inv[0, 0] * bf + inv[0, 1] * bb, 0, 1)
+                    B_new[y, x] = np.clip(inv[1, 0] * bf + inv[1, 1] * bb, 0, 1)
+            F, B = F_new, B_new
+    return F, B
+
+
+def test_matches_a_naive_loop_on_a_tiny_image():
+    rng = np.random.default_rng(0)
+    image = rng.random((7, 10, 3), dtype=np.float32)
+    alpha = rng.random((7, 10), dtype=np.float32)
+    kw = dict(regularization=5e-3, gradient_weight=0.1, n_small_iterations=3, n_big_iterations=2,
+              small_size=4)
+    fg, bg = estimate_foreground(image, alpha, return_background=True, **kw)
+    ref_fg, ref_bg = _naive(image, alpha, 5e-3, 0.1, 3, 2, 4)
+    np.testing.assert_allclose(fg, ref_fg, atol=1e-4)
+    np.testing.assert_allclose(bg, ref_bg, atol=1e-4)
+
+
+def test_recovers_a_known_smooth_foreground():
+    image, alpha, fg_true, bg_true = _composite()
+    fg, bg = estimate_foreground(image, alpha, return_background=True)
+    assert fg.shape == image.shape and fg.dtype == np.float32 and 0 <= fg.min() and fg.max() <= 1
+    semi = (alpha > 0.05) & (alpha < 0.95)
+    err = np.abs(fg - fg_true)[semi].mean()
+    naive = np.abs(image - fg_true)[semi].mean()  # using the image itself as the foreground
+    assert err < 0.3 * naive, (err, naive)
+    assert np.abs(bg - bg_true)[semi].mean() < 0.3 * np.abs(image - bg_true)[semi].mean()
+    # the composite of the estimate reproduces the image
+    recomposed = alpha[..., None] * fg + (1 - alpha[..., None]) * bg
+    assert np.abs(recomposed - image).mean() < 0.01
+
+
+def test_cutout_rgba():
+    image, alpha, fg_true, _ = _composite(40, 50)
+    rgba = cutout(image, alpha)
+    assert rgba.shape == (40, 50, 4) and rgba.dtype == np.uint8
+    np.testing.assert_array_equal(rgba[..., 3], np.round(alpha * 255).astype(np.uint8))
+    # with fg given, its colours are used as they are; uint8 images are accepted
+    given = cutout((image * 255).astype(np.uint8), alpha, fg=fg_true)
+    np.testing.assert_array_equal(given[..., :3], np.round(fg_true * 255).astype(np.uint8))
+    with pytest.raises(ValueError, match="matching the image"):
+        cutout(image, alpha[:-1])

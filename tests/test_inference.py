@@ -1,0 +1,226 @@
+"""predict(): any size, tiling (exact with a per-pixel stub, seamless with a real model), known regions,
+masks, the three model forms, backends, and input validation."""
+
+import contextlib
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from deepmatting import DeepMatting
+from deepmatting import inference as inf
+from deepmatting.checkpoint import CheckpointError
+from deepmatting.data.trimap import trimap_from_mask
+from deepmatting.inference import TorchBackend, load_backend, predict, tile_starts
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors run as fast on one thread, and do not stall on a busy machine (OpenMP barriers)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _inputs(h, w, seed=0):
+    rng = np.random.default_rng(seed)
+    image = rng.random((h, w, 3), dtype=np.float32)
+    trimap = np.full((h, w), 128, np.uint8)
+    trimap[: h // 3] = 0
+    trimap[h - h // 3:] = 255
+    return image, trimap
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return DeepMatting().eval()
+
+
+class StubBackend:
+    """A per-pixel function of image and trimap: tiling must reproduce it exactly. Records every call."""
+
+    pad_multiple = 32
+    input = "trimap"
+
+    def __init__(self):
+        self.shapes = []
+
+    def __call__(self, image, trimap):
+        assert image.dtype == np.float32 and trimap.dtype == np.float32
+        assert image.shape[1] == 3 and trimap.shape[1] == 1 and image.shape[2:] == trimap.shape[2:]
+        self.shapes.append(image.shape[2:])
+        return (0.2 * image[:, :1] + 0.5 * image[:, 1:2] * image[:, 2:] + 0.3 * trimap).astype(np.float32)
+
+
+def _check_known(alpha, trimap):
+    assert (alpha[trimap == 0] == 0).all() and (alpha[trimap == 255] == 1).all()
+    assert alpha.dtype == np.float32 and alpha.min() >= 0 and alpha.max() <= 1
+
+
+@pytest.mark.parametrize("size", [(1, 1), (37, 53), (97, 131), (5, 200)])
+def test_any_size_same_size_out_known_regions_exact(model, size):
+    image, trimap = _inputs(*size)
+    alpha = predict(image, trimap, model=model)
+    assert alpha.shape == size
+    _check_known(alpha, trimap)
+
+
+def test_tile_starts_cover_align_and_overlap():
+    for length in (1, 255, 256, 257, 700, 900, 4000):
+        for tile, overlap in ((256, 64), (1024, 64), (96, 40)):
+            starts = tile_starts(length, tile, overlap, 32)
+            assert starts[0] == 0 and all(s % 32 == 0 for s in starts)
+            assert min(starts[-1] + tile, length) == length  # the last tile reaches the end
+            if len(starts) > 1:
+                assert length - starts[-1] > tile - 32  # ... and is nearly full
+            gaps = np.diff(starts)
+            assert (gaps > 0).all() and (tile - gaps >= overlap).all()
+
+
+def test_tiling_reproduces_a_per_pixel_backend_exactly():
+    image, trimap = _inputs(700, 900)
+    trimap[:, :450] = 0  # a fully known left half: its tiles are never run
+    whole, tiled = StubBackend(), StubBackend()
+    a = predict(image, trimap, backend=whole, tile_size=4096)
+    b = predict(image, trimap, backend=tiled, tile_size=256, tile_overlap=64)
+    assert whole.shapes == [(700, 900)]
+    assert max(max(s) for s in tiled.shapes) <= 256  # memory is bounded by the tile
+    assert len(tiled.shapes) < len(tile_starts(700, 256, 64, 32)) * len(tile_starts(900, 256, 64, 32))
+    assert b.shape == (700, 900)
+    _check_known(b, trimap)
+    np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_tiles_blend_without_seams(model):
+    image, trimap = _inputs(300, 420, seed=1)
+    whole = predict(image, trimap, model=model, tile_size=1024)
+    tiled = predict(image, trimap, model=model, tile_size=128, tile_overlap=32)
+    _check_known(tiled, trimap)
+    unknown = trimap == 128
+    diff = np.abs(whole - tiled)[unknown]
+    assert diff.max() < 0.02 and diff.mean() < 2e-3
+    # no step along tile borders: the column-to-column change there is like anywhere else
+    steps = np.abs(np.diff(tiled, axis=1))[unknown[:, 1:]].reshape(-1)
+    assert steps.max() < 5 * np.abs(np.diff(whole, axis=1))[unknown[:, 1:]].max() + 1e-3
+
+
+def test_all_known_trimap_needs_no_model_run():
+    image, trimap = _inputs(64, 64)
+    trimap[trimap == 128] = 255
+    stub = StubBackend()
+    alpha = predict(image, trimap, backend=stub)
+    assert stub.shapes == []
+    np.testing.assert_array_equal(alpha, trimap / 255)
+
+
+def test_mask_becomes_a_trimap_with_the_given_band():
+    image, _ = _inputs(80, 120)
+    mask = np.zeros((80, 120), np.float32)
+    mask[20:60, 30:90] = 0.8  # soft mask: thresholded at 0.5
+    expected = trimap_from_mask(mask, 7)
+    alpha = predict(image, mask=mask, backend=StubBackend(), mask_band=7)
+    _check_known(alpha, expected)
+    assert np.isclose(alpha[expected == 128], 0.3 * 0.5, atol=1).all()
+    # uint8 and bool masks give the same trimap
+    for m in ((mask > 0.5).astype(np.uint8) * 255, mask > 0.5):
+        np.testing.assert_array_equal(predict(image, mask=m, backend=StubBackend(), mask_band=7), alpha)
+    # the default band: 1% of the longer side, at least 5 px
+    assert inf.default_mask_band(80, 120) == 5 and inf.default_mask_band(3000, 4000) == 40
+    _check_known(predict(image, mask=mask, backend=StubBackend()), trimap_from_mask(mask, 5))
+
+
+def test_model_forms_instance_checkpoint_and_default(model, tmp_path, monkeypatch):
+    image, trimap = _inputs(45, 70)
+    path = tmp_path / "m.pt"
+    model.save(path)
+    a = predict(image, trimap, model=model)
+    np.testing.assert_allclose(predict(image, trimap, model=path), a, atol=1e-6)
+    np.testing.assert_allclose(predict(image, trimap, model=str(path)), a, atol=1e-6)
+
+    monkeypatch.setattr(inf, "default_weights", lambda: None)
+    with pytest.raises(CheckpointError, match="no default model ships"):
+        predict(image, trimap)
+    monkeypatch.setattr(inf, "default_weights", lambda: contextlib.nullcontext(path))
+    np.testing.assert_allclose(predict(image, trimap), a, atol=1e-6)
+
+
+def test_training_mode_is_restored(model):
+    image, trimap = _inputs(40, 40)
+    model.train()
+    try:
+        predict(image, trimap, model=model)
+        assert model.training
+    finally:
+        model.eval()
+
+
+def test_mask_model_reads_the_mask_directly():
+    torch.manual_seed(0)
+    mask_model = DeepMatting(input="mask").eval()
+    image, trimap = _inputs(50, 64)
+    mask = (trimap > 0).astype(np.float32)
+    alpha = predict(image, mask=mask, model=mask_model)
+    assert alpha.shape == (50, 64) and alpha.dtype == np.float32
+    with pytest.raises(ValueError, match="pass mask="):
+        predict(image, trimap, model=mask_model)
+
+
+def test_pil_and_uint8_images_match_float(model):
+    image, trimap = _inputs(33, 47)
+    u8 = np.round(image * 255).astype(np.uint8)
+    a = predict(u8.astype(np.float32) / 255, trimap, model=model)
+    np.testing.assert_allclose(predict(u8, trimap, model=model), a, atol=1e-6)
+    np.testing.assert_allclose(predict(Image.fromarray(u8), trimap, model=model), a, atol=1e-6)
+    rgba = Image.fromarray(np.dstack([u8, np.full(u8.shape[:2], 7, np.uint8)]), mode="RGBA")
+    np.testing.assert_allclose(predict(rgba, trimap, model=model), a, atol=1e-6)
+    gray = Image.fromarray(u8[:, :, 0])
+    assert inf.as_image(gray).shape == (33, 47, 3)
+    sixteen = Image.fromarray(u8[:, :, 0].astype(np.uint16) * 257)
+    np.testing.assert_allclose(inf.as_image(sixteen), inf.as_image(gray), atol=1e-6)
+    # float {0, 0.5, 1} trimaps equal uint8 ones
+    as_float = np.where(trimap == 128, 0.5, trimap / 255)
+    np.testing.assert_array_equal(inf.as_trimap(as_float), trimap)
+
+
+def test_input_validation():
+    image, trimap = _inputs(30, 40)
+    stub = StubBackend()
+    with pytest.raises(ValueError, match=r"30x40.*29x40"):
+        predict(image, trimap[:29], backend=stub)
+    with pytest.raises(ValueError, match=r"a trimap .* or a coarse mask .* is needed"):
+        predict(image, backend=stub)
+    with pytest.raises(ValueError, match="not both"):
+        predict(image, trimap, mask=trimap, backend=stub)
+    with pytest.raises(ValueError, match=r"0\.\.1"):
+        predict(image * 255, trimap, backend=stub)
+    with pytest.raises(ValueError, match="HxWx3"):
+        predict(image[:, :, :2], trimap, backend=stub)
+    with pytest.raises(ValueError, match="unsupported dtype"):
+        predict(image.astype(np.int64), trimap, backend=stub)
+    bad = trimap.copy()
+    bad[0, 0] = 77
+    with pytest.raises(ValueError, match=r"0/128/255.*\[77\]|\[77\].*0/128/255"):
+        predict(image, bad, backend=stub)
+    with pytest.raises(ValueError, match="NaN"):
+        predict(np.full_like(image, np.nan), trimap, backend=stub)
+    with pytest.raises(ValueError, match="mask"):
+        predict(image, mask=np.full((30, 40), 2.0), backend=stub)
+    with pytest.raises(ValueError, match="model or a backend"):
+        predict(image, trimap, model="x.pt", backend=stub)
+    with pytest.raises(ValueError, match="not both"):
+        load_backend(checkpoint="a.pt", onnx="a.onnx")
+
+
+def test_torch_backend_protocol_and_bf16(model):
+    backend = TorchBackend(model, device="cpu")
+    assert isinstance(backend, inf.Backend) and backend.pad_multiple == 32 and backend.input == "trimap"
+    image, trimap = _inputs(40, 56)
+    x = np.ascontiguousarray(image.transpose(2, 0, 1)[None])
+    t = inf.trimap_to_float(trimap)[None, None]
+    out = backend(x, t)
+    assert out.shape == (1, 1, 40, 56) and out.dtype == np.float32
+    bf16 = TorchBackend(model, device="cpu", amp=True)(x, t)
+    assert bf16.dtype == np.float32 and np.abs(bf16 - out).max() < 0.05

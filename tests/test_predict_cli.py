@@ -1,0 +1,127 @@
+"""``deepmatting predict``: folders with a corrupt file, masks, 16-bit output, clear errors."""
+
+import argparse
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from deepmatting import DeepMatting
+from deepmatting import inference as inf
+from deepmatting.commands import predict as cmd
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors run as fast on one thread, and do not stall on a busy machine (OpenMP barriers)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _run(*argv):
+    parser = argparse.ArgumentParser(prog="deepmatting predict")
+    cmd.add_arguments(parser)
+    return cmd.run(parser.parse_args([str(a) for a in argv]))
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "model.pt"
+    DeepMatting().save(path)
+    return path
+
+
+def _write_sample(folder_images, folder_guides, name, h=48, w=64, seed=0, mask=False):
+    rng = np.random.default_rng(seed)
+    folder_images.mkdir(parents=True, exist_ok=True)
+    folder_guides.mkdir(parents=True, exist_ok=True)
+    Image.fromarray((rng.random((h, w, 3)) * 255).astype(np.uint8)).save(folder_images / f"{name}.png")
+    guide = np.zeros((h, w), np.uint8)
+    guide[h // 4: 3 * h // 4, w // 4: 3 * w // 4] = 255
+    if not mask:
+        guide[h // 4 - 4: h // 4 + 4] = 128
+    Image.fromarray(guide).save(folder_guides / f"{name}.png")
+    return guide
+
+
+def test_folder_with_a_corrupt_file(tmp_path, checkpoint, capsys):
+    images, trimaps, out = tmp_path / "images", tmp_path / "trimaps", tmp_path / "out"
+    for i, name in enumerate(("a", "broken", "c")):
+        _write_sample(images, trimaps, name, seed=i)
+    data = (images / "broken.png").read_bytes()
+    (images / "broken.png").write_bytes(data[: len(data) // 2])  # truncated PNG
+    (images / "notes.txt").write_text("not an image")
+    rc = _run("--checkpoint", checkpoint, "--image", images, "--trimap", trimaps, "--out", out, "--figure")
+    captured = capsys.readouterr()
+    assert rc == 1
+    assert "broken.png" in captured.err and "truncated" in captured.err
+    assert "notes.txt" not in captured.err
+    for name in ("a", "c"):
+        for suffix in ("alpha", "cutout", "figure"):
+            assert (out / f"{name}_{suffix}.png").is_file()
+    assert not list(out.glob("broken_*")) and str(out) in captured.out
+    with Image.open(out / "a_cutout.png") as im:
+        assert im.mode == "RGBA" and im.size == (64, 48)
+    with Image.open(out / "a_alpha.png") as im:
+        alpha = np.asarray(im)
+    trimap = np.asarray(Image.open(trimaps / "a.png"))
+    assert alpha.dtype == np.uint8 and (alpha[trimap == 0] == 0).all() and (alpha[trimap == 255] == 255).all()
+
+
+def test_missing_trimap_is_reported_and_fails(tmp_path, checkpoint, capsys):
+    images, trimaps, out = tmp_path / "images", tmp_path / "trimaps", tmp_path / "out"
+    _write_sample(images, trimaps, "a")
+    _write_sample(images, tmp_path / "elsewhere", "lonely")
+    assert _run("--checkpoint", checkpoint, "--image", images, "--trimap", trimaps, "--out", out) == 1
+    assert "lonely.png" in capsys.readouterr().err
+    assert (out / "a_alpha.png").is_file()
+
+
+def test_mask_and_16bit_alpha(tmp_path, checkpoint):
+    images, masks, out = tmp_path / "images", tmp_path / "masks", tmp_path / "out"
+    mask = _write_sample(images, masks, "m", mask=True)
+    rc = _run("--checkpoint", checkpoint, "--image", images / "m.png", "--mask", masks / "m.png",
+              "--out", out, "--alpha-16bit", "--mask-band", "3")
+    assert rc == 0
+    with Image.open(out / "m_alpha.png") as im:
+        assert im.mode.startswith("I")
+        alpha = np.asarray(im)
+    assert alpha.max() == 65535 and alpha.min() == 0
+    levels = np.unique(alpha)
+    assert ((levels % 257) != 0).any()  # true 16-bit values, not 8-bit ones scaled up
+    # far from the mask's edge the alpha is the mask
+    expected = inf.predict(np.asarray(Image.open(images / "m.png")), mask=mask,
+                           model=DeepMatting.from_checkpoint(checkpoint), mask_band=3)
+    np.testing.assert_allclose(alpha / 65535, expected, atol=1 / 65535 + 1e-6)
+
+
+def test_clear_errors(tmp_path, checkpoint, capsys, monkeypatch):
+    images, trimaps, out = tmp_path / "images", tmp_path / "trimaps", tmp_path / "out"
+    _write_sample(images, trimaps, "a")
+    assert _run("--checkpoint", checkpoint, "--image", images, "--out", out) == 2
+    assert "--trimap" in capsys.readouterr().err
+    monkeypatch.setattr(inf, "default_weights", lambda: None)
+    assert _run("--image", images, "--trimap", trimaps, "--out", out) == 2
+    assert "no default model ships" in capsys.readouterr().err
+    missing = tmp_path / "nope"
+    assert _run("--checkpoint", checkpoint, "--image", missing, "--trimap", trimaps, "--out", out) == 2
+    assert "no such file" in capsys.readouterr().err
+    one_file = trimaps / "a.png"
+    assert _run("--checkpoint", checkpoint, "--image", images, "--trimap", one_file, "--out", out) == 2
+    assert "folder" in capsys.readouterr().err
+
+    torch.manual_seed(0)
+    DeepMatting(input="mask").save(tmp_path / "mask_model.pt")
+    assert _run("--checkpoint", tmp_path / "mask_model.pt", "--image", images, "--trimap", trimaps,
+                "--out", out) == 2
+    assert "--mask" in capsys.readouterr().err
+
+
+def test_registered_in_the_cli():
+    from deepmatting.cli import SUBCOMMANDS
+
+    assert "predict" in SUBCOMMANDS

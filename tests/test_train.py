@@ -1,0 +1,148 @@
+"""Training: a short run learns, checkpoints are written and reload, resume continues where it stopped,
+a non-finite loss stops cleanly, and two gloo processes under torchrun end with identical weights."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from deepmatting import DeepMatting
+from deepmatting.config import ModelConfig, TrainConfig
+from deepmatting.train import Trainer, TrainingError, batch_metrics, lr_factor, train
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors train faster on one thread, and do not collapse when other work shares the CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def tiny_config(**overrides) -> TrainConfig:
+    base = dict(
+        model=ModelConfig(width=0.5), epochs=2, batch_size=4, lr=3e-3, crop=48, workers=0, seed=0,
+        device="cpu", synthetic_train=16, synthetic_val=2, synthetic_size=48, checkpoint_every=0,
+    )
+    base.update(overrides)
+    return TrainConfig(**base)
+
+
+def test_batch_metrics_by_hand():
+    pred = torch.tensor([[0.0, 0.5], [1.0, 0.2]]).view(1, 1, 2, 2)
+    gt = torch.tensor([[1.0, 0.0], [1.0, 0.6]]).view(1, 1, 2, 2)
+    trimap = torch.tensor([[0.0, 0.5], [1.0, 0.5]]).view(1, 1, 2, 2)
+    sad, mse = batch_metrics(pred, gt, trimap)
+    assert sad == pytest.approx((0.5 + 0.4) / 1000)
+    assert mse == pytest.approx((0.25 + 0.16) / 2)
+
+
+def test_lr_schedule_warms_up_and_decays():
+    assert lr_factor(0.0, 0) < 0.02
+    assert lr_factor(0.0, 1000) == pytest.approx(1.0)
+    assert lr_factor(0.5, 1000) == pytest.approx(0.525)
+    assert lr_factor(1.0, 1000) == pytest.approx(0.05)
+
+
+def test_short_run_reduces_loss_and_writes_everything(tmp_path):
+    cfg = tiny_config(epochs=6, synthetic_train=32)
+    summary = train(cfg, tmp_path, progress=False)
+    assert summary["epochs"] == 6 and summary["steps"] == 6 * 8
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2, 3, 4, 5, 6]
+    assert records[-1]["train_loss"] < 0.9 * records[0]["train_loss"], records
+    assert min(r["val_sad"] for r in records[1:]) < records[0]["val_sad"], records
+    assert all(math.isfinite(r[f"val_{k}"]) for r in records for k in ("sad", "mse", "grad", "conn"))
+    for name in ("best.pt", "last.pt", "config.json", "curves.png"):
+        assert (tmp_path / name).exists(), name
+    assert json.loads((tmp_path / "config.json").read_text())["batch_size"] == 4
+    last = torch.load(tmp_path / "last.pt", map_location="cpu", weights_only=True)
+    assert last["epoch"] == 6 and last["step"] == 48 and "optimizer" in last and "rng" in last
+    best = torch.load(tmp_path / "best.pt", map_location="cpu", weights_only=True)
+    assert best["best"]["value"] == min(r["val_sad"] for r in records)
+    model = DeepMatting.from_checkpoint(tmp_path / "best.pt")
+    assert model.config == cfg.model
+
+
+def test_resume_after_interruption_continues_at_the_right_step(tmp_path, monkeypatch):
+    cfg = tiny_config(epochs=3, checkpoint_every=2)  # 4 steps per epoch
+    original = Trainer.train_step
+    calls = {"n": 0}
+
+    def crash_at_step_7(self, batch, total):
+        calls["n"] += 1
+        if calls["n"] == 7:
+            raise KeyboardInterrupt("simulated kill")
+        return original(self, batch, total)
+
+    monkeypatch.setattr(Trainer, "train_step", crash_at_step_7)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path, progress=False)
+    ckpt = torch.load(tmp_path / "last.pt", map_location="cpu", weights_only=True)
+    assert (ckpt["epoch"], ckpt["batch_in_epoch"], ckpt["step"]) == (1, 2, 6)  # lost only step 7's work
+    monkeypatch.setattr(Trainer, "train_step", original)
+    resumed = train(cfg, tmp_path, resume=True, progress=False)
+    assert resumed["steps"] == 12 and resumed["epochs"] == 3
+    # the interrupted-and-resumed run ends exactly where an uninterrupted one does
+    straight = train(cfg, tmp_path / "straight", progress=False)
+    assert straight["weights_sha256"] == resumed["weights_sha256"]
+
+
+def test_time_budget_stops_cleanly_with_best_and_last(tmp_path):
+    cfg = tiny_config(epochs=1000, max_minutes=0.001)
+    summary = train(cfg, tmp_path, progress=False)
+    assert summary["stopped_on_budget"] and summary["steps"] >= 1
+    assert (tmp_path / "best.pt").exists() and (tmp_path / "last.pt").exists()
+
+
+def test_non_finite_loss_stops_with_a_clear_message(tmp_path, monkeypatch):
+    train(tiny_config(epochs=1, synthetic_train=8), tmp_path, progress=False)
+    before = (tmp_path / "last.pt").read_bytes()
+    monkeypatch.setattr("deepmatting.train.MattingLoss.forward",
+                        lambda self, pred, batch: {"total": pred.sum() * float("nan")})
+    with pytest.raises(TrainingError, match="non-finite"):
+        train(tiny_config(epochs=2, synthetic_train=8), tmp_path, resume=True, progress=False)
+    assert (tmp_path / "last.pt").read_bytes() == before
+
+
+def test_resume_refuses_another_architecture(tmp_path):
+    train(tiny_config(epochs=1, synthetic_train=8), tmp_path, progress=False)
+    with pytest.raises(TrainingError, match="cannot resume"):
+        train(tiny_config(epochs=2, model=ModelConfig(width=1.0)), tmp_path, resume=True, progress=False)
+
+
+DDP_SCRIPT = """
+import json, os, sys
+from deepmatting.config import ModelConfig, TrainConfig
+from deepmatting.train import train
+out = sys.argv[1]
+cfg = TrainConfig(model=ModelConfig(width=0.5), epochs=1, batch_size=2, crop=48, workers=0, device="cpu",
+                  synthetic_train=12, synthetic_val=2, synthetic_size=48, checkpoint_every=2)
+summary = train(cfg, out, progress=False)
+with open(os.path.join(sys.argv[2], f"rank{os.environ['RANK']}.json"), "w") as f:
+    json.dump(summary, f)
+"""
+
+
+def test_ddp_two_gloo_processes_identical_weights(tmp_path):
+    script = tmp_path / "ddp_train.py"
+    script.write_text(DDP_SCRIPT)
+    run_dir, report_dir = tmp_path / "run", tmp_path / "reports"
+    report_dir.mkdir()
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           str(script), str(run_dir), str(report_dir)]
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
+    assert result.returncode == 0, result.stderr[-2000:]
+    reports = [json.loads((report_dir / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert reports[0]["steps"] == reports[1]["steps"] == 3  # 12 samples / (2 ranks x batch 2)
+    assert reports[0]["weights_sha256"] == reports[1]["weights_sha256"]
+    written = sorted(p.name for p in Path(run_dir).iterdir() if p.suffix == ".pt")
+    assert written == ["best.pt", "last.pt"]
+    assert not list(Path(run_dir).glob(".*.tmp"))
