@@ -36,7 +36,9 @@ def machine_info(threads: int | None = None) -> dict:
 
     info = {
         "cpu": cpu_model(),
-        "cores_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "cores_available": len(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity")
+        else os.cpu_count(),
         "threads_used": threads if threads is not None else torch.get_num_threads(),
         "python": platform.python_version(),
         "torch": torch.__version__,

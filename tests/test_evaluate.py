@@ -59,8 +59,15 @@ def test_evaluate_folder_json_shape(tmp_path, trimaps):
     _write_folder(tmp_path / "d", [_sample(0), _sample(1), _sample(2)], trimaps=trimaps)
     DeepMatting(width=0.5).save(tmp_path / "m.pt")
     lines = []
-    report = evaluate(tmp_path / "d", tmp_path / "m.pt", device="cpu", baseline="trimap",
-                      json_path=tmp_path / "e.json", progress=False, printer=lines.append)
+    report = evaluate(
+        tmp_path / "d",
+        tmp_path / "m.pt",
+        device="cpu",
+        baseline="trimap",
+        json_path=tmp_path / "e.json",
+        progress=False,
+        printer=lines.append,
+    )
     on_disk = json.loads((tmp_path / "e.json").read_text())
     assert on_disk == json.loads(json.dumps(report))
     assert on_disk["trimaps"] == ("given" if trimaps else "generated")

@@ -27,8 +27,18 @@ def one_thread():
 
 def tiny_config(**overrides) -> TrainConfig:
     base = dict(
-        model=ModelConfig(width=0.5), epochs=2, batch_size=4, lr=3e-3, crop=48, workers=0, seed=0,
-        device="cpu", synthetic_train=16, synthetic_val=2, synthetic_size=48, checkpoint_every=0,
+        model=ModelConfig(width=0.5),
+        epochs=2,
+        batch_size=4,
+        lr=3e-3,
+        crop=48,
+        workers=0,
+        seed=0,
+        device="cpu",
+        synthetic_train=16,
+        synthetic_val=2,
+        synthetic_size=48,
+        checkpoint_every=0,
     )
     base.update(overrides)
     return TrainConfig(**base)
@@ -104,8 +114,10 @@ def test_time_budget_stops_cleanly_with_best_and_last(tmp_path):
 def test_non_finite_loss_stops_with_a_clear_message(tmp_path, monkeypatch):
     train(tiny_config(epochs=1, synthetic_train=8), tmp_path, progress=False)
     before = (tmp_path / "last.pt").read_bytes()
-    monkeypatch.setattr("deepmatting.train.MattingLoss.forward",
-                        lambda self, pred, batch: {"total": pred.sum() * float("nan")})
+    monkeypatch.setattr(
+        "deepmatting.train.MattingLoss.forward",
+        lambda self, pred, batch: {"total": pred.sum() * float("nan")},
+    )
     with pytest.raises(TrainingError, match="non-finite"):
         train(tiny_config(epochs=2, synthetic_train=8), tmp_path, resume=True, progress=False)
     assert (tmp_path / "last.pt").read_bytes() == before
@@ -136,8 +148,16 @@ def test_ddp_two_gloo_processes_identical_weights(tmp_path):
     run_dir, report_dir = tmp_path / "run", tmp_path / "reports"
     report_dir.mkdir()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           str(script), str(run_dir), str(report_dir)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        str(script),
+        str(run_dir),
+        str(report_dir),
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
     assert result.returncode == 0, result.stderr[-2000:]
     reports = [json.loads((report_dir / f"rank{r}.json").read_text()) for r in (0, 1)]
@@ -146,3 +166,34 @@ def test_ddp_two_gloo_processes_identical_weights(tmp_path):
     written = sorted(p.name for p in Path(run_dir).iterdir() if p.suffix == ".pt")
     assert written == ["best.pt", "last.pt"]
     assert not list(Path(run_dir).glob(".*.tmp"))
+
+
+def test_composition_layout_mixed_with_synthetic(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from deepmatting.data import CompositionDataset, MixedDataset
+    from deepmatting.train import build_datasets
+
+    root = tmp_path / "dim"
+    for sub in ("fg", "alphas", "bg"):
+        (root / sub).mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        alpha = np.zeros((40, 50), np.uint8)
+        alpha[10:30, 10:40] = 255
+        alpha[8:10, 10:40] = 128
+        Image.fromarray(alpha).save(root / "alphas" / f"f{i}.png")
+        Image.fromarray(rng.integers(0, 255, (40, 50, 3), dtype=np.uint8)).save(root / "fg" / f"f{i}.png")
+        Image.fromarray(rng.integers(0, 255, (60, 70, 3), dtype=np.uint8)).save(root / "bg" / f"b{i}.png")
+    cfg = tiny_config(data=str(root), composition_bgs=3, synthetic_mix=5, crop=32)
+    train_set, val_set, note = build_datasets(cfg)
+    assert isinstance(train_set, MixedDataset) and len(train_set) == 2 * 3 + 5
+    assert isinstance(train_set.parts[0], CompositionDataset)
+    assert "synthetic" in note and len(val_set) == cfg.synthetic_val
+    shapes = {train_set[i]["image"].shape for i in (0, 5, 6, 10)}
+    assert shapes == {(32, 32, 3)}
+    train_set.set_epoch(3)
+    assert all(getattr(p, "epoch", 3) == 3 for p in train_set.parts)
+    with pytest.raises(IndexError):
+        train_set[len(train_set)]

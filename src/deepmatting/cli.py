@@ -13,7 +13,7 @@ import sys
 from . import __version__
 
 #: Subcommands in the order ``--help`` lists them; each is ``deepmatting.commands.<name>``.
-SUBCOMMANDS: tuple[str, ...] = ("train", "evaluate", "predict", "demo")
+SUBCOMMANDS: tuple[str, ...] = ("train", "evaluate", "predict", "demo", "export", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -96,7 +96,10 @@ class ModelConfig:
 class TrainConfig:
     """One training run: data, optimisation, schedule and bookkeeping.
 
-    ``data`` None means the built-in synthetic dataset. Step counts are derived from the dataset length
+    ``data`` None means the built-in synthetic dataset; a folder in the ``CustomDataset`` layout (images/,
+    masks/ or alphas/, trimaps/?) or in the Deep Image Matting layout (fg/, alphas/, bg/: composited on the
+    fly, ``composition_bgs`` backgrounds per foreground). ``synthetic_mix`` adds that many procedural samples
+    to a folder's training set. Step counts are derived from the dataset length
     and the batch size at run time, never stored as magic numbers here.
     """
 
@@ -117,6 +120,8 @@ class TrainConfig:
     val_every: int = 1
     best_metric: str = "sad"
     synthetic_train: int = 2000
+    synthetic_mix: int = 0
+    composition_bgs: int = 4
     synthetic_val: int = 16
     synthetic_size: int = 320
     val_max_side: int | None = None

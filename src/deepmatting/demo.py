@@ -25,7 +25,14 @@ from PIL import Image
 from .config import ModelConfig, TrainConfig
 from .evaluate import METRIC_NAMES, backend_predictor, baseline_predictor, evaluate_dataset, format_table
 
-DEMO_DEFAULTS = {"minutes": 10.0, "train_samples": 1200, "heldout": 24, "size": 320, "batch_size": 8, "crop": 256}
+DEMO_DEFAULTS = {
+    "minutes": 10.0,
+    "train_samples": 1200,
+    "heldout": 24,
+    "size": 320,
+    "batch_size": 8,
+    "crop": 256,
+}
 
 
 def write_heldout(root: Path, n: int, size: int, seed: int) -> Path:
@@ -98,12 +105,16 @@ def run_demo(
     print("[3/4] evaluating the best checkpoint on the held-out set")
     dataset = CustomDataset(heldout_dir)
     model = DeepMatting.from_checkpoint(out / "best.pt")
-    results = {"model": evaluate_dataset(backend_predictor(TorchBackend(model, device=device)), dataset,
-                                         progress=progress, desc="model")}
+    results = {
+        "model": evaluate_dataset(
+            backend_predictor(TorchBackend(model, device=device)), dataset, progress=progress, desc="model"
+        )
+    }
     results["trimap"] = evaluate_dataset(baseline_predictor("trimap"), dataset, progress=False)
     try:
-        results["closed-form"] = evaluate_dataset(baseline_predictor("closed-form"), dataset, progress=progress,
-                                                  desc="closed-form")
+        results["closed-form"] = evaluate_dataset(
+            baseline_predictor("closed-form"), dataset, progress=progress, desc="closed-form"
+        )
     except ImportError:
         print("      (closed-form baseline skipped: pip install 'deepmatting[baseline]' to add it)")
     print(format_table(results))
@@ -125,6 +136,7 @@ def run_demo(
         side_by_side(sample["image"], alpha, path, gt=sample["alpha"], trimap=sample["trimap"])
         figure_paths.append(str(path))
     beat = {k: metrics["model"][k] < metrics["trimap"][k] for k in METRIC_NAMES}
+    beaten = ", ".join(k.upper() for k, v in beat.items() if v)
     paths = {
         "best": str(out / "best.pt"),
         "last": str(out / "last.pt"),
@@ -135,7 +147,7 @@ def run_demo(
     }
     print(
         f"\ndone in {(time.monotonic() - start) / 60:.1f} min ({summary['steps']} training steps).\n"
-        f"  model beats the trimap baseline on: {', '.join(k.upper() for k, v in beat.items() if v) or 'nothing'}\n"
+        f"  model beats the trimap baseline on: {beaten or 'nothing'}\n"
         f"  checkpoint  {paths['best']}\n  metrics     {paths['metrics']}\n  curves      {paths['curves']}\n"
         f"  figures     {fig_dir}/\n  held-out    {heldout_dir}/\n"
         f"  next: deepmatting predict --checkpoint {paths['best']} --image {heldout_dir}/images "

@@ -55,9 +55,7 @@ def baseline_predictor(name: str) -> Predictor:
     try:
         import pymatting
     except ImportError as e:
-        raise ImportError(
-            f"the {name} baseline needs pymatting: pip install 'deepmatting[baseline]'"
-        ) from e
+        raise ImportError(f"the {name} baseline needs pymatting: pip install 'deepmatting[baseline]'") from e
     method = pymatting.estimate_alpha_cf if name == "closed-form" else pymatting.estimate_alpha_knn
 
     def run(sample: dict) -> np.ndarray:
@@ -99,8 +97,13 @@ def evaluate_dataset(
         pred = predictor(sample)
         seconds = time.perf_counter() - start
         scores = evaluate_all(pred, sample["alpha"], sample["trimap"])
-        rows.append({"name": sample.get("name", str(i)), **{k: float(scores[k]) for k in METRIC_NAMES},
-                     "seconds": seconds})
+        rows.append(
+            {
+                "name": sample.get("name", str(i)),
+                **{k: float(scores[k]) for k in METRIC_NAMES},
+                "seconds": seconds,
+            }
+        )
         if out_dir:
             Image.fromarray(np.round(np.clip(pred, 0, 1) * 255).astype(np.uint8)).save(
                 out_dir / f"{rows[-1]['name']}.png"
@@ -127,12 +130,14 @@ def format_table(results: dict[str, dict]) -> str:
         lines.append(f"{name[:14]:<14}{cells}")
     lines.append("-" * len(sub))
     lines.append(
-        f"{'mean':<14}" + "".join(" | " + " ".join(f"{results[m]['mean'][k]:>8.4g}" for k in METRIC_NAMES)
-                                  for m in methods)
+        f"{'mean':<14}"
+        + "".join(" | " + " ".join(f"{results[m]['mean'][k]:>8.4g}" for k in METRIC_NAMES) for m in methods)
     )
-    secs = "".join(
-        f" | {np.mean([r['seconds'] for r in results[m]['images']]):>33.3f}s" for m in methods
-    ) if names else ""
+    secs = (
+        "".join(f" | {np.mean([r['seconds'] for r in results[m]['images']]):>33.3f}s" for m in methods)
+        if names
+        else ""
+    )
     lines.append(f"{'s / image':<14}{secs}")
     return "\n".join(lines)
 
@@ -168,13 +173,19 @@ def evaluate(
     dataset = CustomDataset(data, trimap_width=trimap_width)
     trimaps = "given" if (Path(data) / "trimaps").is_dir() else "generated"
     backend = load_backend(checkpoint=checkpoint, onnx=onnx, device=device)
-    results = {"model": evaluate_dataset(backend_predictor(backend), dataset, progress=progress, desc="model",
-                                         save_alphas=save_alphas)}
+    results = {
+        "model": evaluate_dataset(
+            backend_predictor(backend), dataset, progress=progress, desc="model", save_alphas=save_alphas
+        )
+    }
     if baseline:
-        results[baseline] = evaluate_dataset(baseline_predictor(baseline), dataset, progress=progress,
-                                             desc=baseline)
-    printer(f"{len(dataset)} images in {data}; trimaps {trimaps}"
-            + ("" if trimaps == "given" else f" from the ground truth (band {trimap_width} px)"))
+        results[baseline] = evaluate_dataset(
+            baseline_predictor(baseline), dataset, progress=progress, desc=baseline
+        )
+    printer(
+        f"{len(dataset)} images in {data}; trimaps {trimaps}"
+        + ("" if trimaps == "given" else f" from the ground truth (band {trimap_width} px)")
+    )
     printer(format_table(results))
     report = {**public_result(results["model"]), "trimaps": trimaps}
     if baseline:

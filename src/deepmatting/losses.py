@@ -53,7 +53,9 @@ class AlphaLoss(nn.Module):
         mask = unknown_mask(trimap)
         return mask if self.region == "unknown" else 1.0 + (self.unknown_weight - 1.0) * mask
 
-    def forward(self, pred: torch.Tensor, alpha: torch.Tensor, trimap: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, pred: torch.Tensor, alpha: torch.Tensor, trimap: torch.Tensor | None = None
+    ) -> torch.Tensor:
         return _masked_mean((pred - alpha).abs(), self.weight(trimap, pred))
 
 
@@ -99,7 +101,9 @@ class LaplacianLoss(nn.Module):
         super().__init__()
         self.levels = levels
 
-    def forward(self, pred: torch.Tensor, alpha: torch.Tensor, trimap: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, pred: torch.Tensor, alpha: torch.Tensor, trimap: torch.Tensor | None = None
+    ) -> torch.Tensor:
         if trimap is not None:
             mask = unknown_mask(trimap)
             pred = pred * mask + alpha * (1 - mask)
@@ -112,9 +116,9 @@ class LaplacianLoss(nn.Module):
 
 
 class MattingLoss(nn.Module):
-    """The weighted sum used in training: ``alpha`` (L1 on the unknown region), ``composition``, ``laplacian``.
+    """The weighted training loss: ``alpha`` (L1 on the unknown region), ``composition``, ``laplacian``.
 
-    ``forward`` returns a dict with each weighted term's unweighted value and ``"total"``; the composition term
+    ``forward`` returns a dict with each term's unweighted value and ``"total"``; the composition term
     is skipped when the batch has no ``fg``/``bg``.
     """
 
@@ -124,7 +128,11 @@ class MattingLoss(nn.Module):
         unknown = set(self.weights) - {"alpha", "composition", "laplacian"}
         if unknown:
             raise ValueError(f"MattingLoss: unknown terms {sorted(unknown)} (alpha, composition, laplacian)")
-        self.alpha_loss, self.composition_loss, self.laplacian_loss = AlphaLoss(), CompositionLoss(), LaplacianLoss()
+        self.alpha_loss, self.composition_loss, self.laplacian_loss = (
+            AlphaLoss(),
+            CompositionLoss(),
+            LaplacianLoss(),
+        )
 
     def forward(self, pred: torch.Tensor, batch: dict) -> dict[str, torch.Tensor]:
         alpha, trimap = batch["alpha"], batch.get("trimap")
@@ -132,7 +140,9 @@ class MattingLoss(nn.Module):
         if self.weights.get("alpha", 0):
             terms["alpha"] = self.alpha_loss(pred, alpha, trimap)
         if self.weights.get("composition", 0) and "fg" in batch and "bg" in batch:
-            terms["composition"] = self.composition_loss(pred, batch["image"], batch["fg"], batch["bg"], trimap)
+            terms["composition"] = self.composition_loss(
+                pred, batch["image"], batch["fg"], batch["bg"], trimap
+            )
         if self.weights.get("laplacian", 0):
             terms["laplacian"] = self.laplacian_loss(pred, alpha, trimap)
         terms["total"] = sum(self.weights[k] * v for k, v in terms.items())

@@ -68,8 +68,9 @@ class RunLog:
         import matplotlib.pyplot as plt
 
         records = self.records()
-        keys = [("train_loss", "training loss")] + [(f"val_{k}", f"validation {k.upper()}") for k in
-                                                    ("sad", "mse", "grad", "conn")]
+        keys = [("train_loss", "training loss")] + [
+            (f"val_{k}", f"validation {k.upper()}") for k in ("sad", "mse", "grad", "conn")
+        ]
         fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.2))
         for ax, (key, title) in zip(axes, keys, strict=True):
             pts = [(r["epoch"], r[key]) for r in records if r.get(key) is not None]

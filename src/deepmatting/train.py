@@ -49,7 +49,13 @@ def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset, str]:
     Returns ``(train, val, description)``. With no ``cfg.data``, the built-in synthetic data: a training set
     of ``synthetic_train`` samples and a disjoint validation set (another seed).
     """
-    from .data import CustomDataset, SyntheticMattingDataset, train_transforms
+    from .data import (
+        CompositionDataset,
+        CustomDataset,
+        MixedDataset,
+        SyntheticMattingDataset,
+        train_transforms,
+    )
 
     if cfg.data is None:
         # generated at the crop size; the transforms add flips, colour jitter and a new trimap every epoch
@@ -57,12 +63,35 @@ def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset, str]:
         train = SyntheticMattingDataset(cfg.synthetic_train, size=cfg.crop, seed=cfg.seed, transform=augment)
         val = SyntheticMattingDataset(cfg.synthetic_val, size=cfg.synthetic_size, seed=cfg.seed + 10_000)
         return train, val, f"built-in synthetic data ({cfg.synthetic_train} train, {cfg.synthetic_val} val)"
-    train = CustomDataset(cfg.data, transform=train_transforms(cfg.crop), seed=cfg.seed)
-    val_root = cfg.val or cfg.data
-    val = CustomDataset(val_root)
-    note = f"{cfg.data} ({len(train)} images), validation on {val_root}"
-    if cfg.val is None:
-        note += " (no --val given: validating on the training images)"
+    root = Path(cfg.data)
+    augment = train_transforms(cfg.crop)
+    if (root / "fg").is_dir() and (root / "bg").is_dir():
+        alpha_dir = root / "alphas" if (root / "alphas").is_dir() else root / "alpha"
+        train = CompositionDataset(
+            root / "fg", alpha_dir, root / "bg", n_bg=cfg.composition_bgs, transform=augment, seed=cfg.seed
+        )
+        note = f"{root} (composition layout: {len(train)} composites)"
+    else:
+        train = CustomDataset(root, transform=augment, seed=cfg.seed)
+        note = f"{root} ({len(train)} images)"
+    if cfg.synthetic_mix:
+        synthetic = SyntheticMattingDataset(
+            cfg.synthetic_mix,
+            size=cfg.crop,
+            seed=cfg.seed,
+            transform=train_transforms(cfg.crop, crop_sizes=(cfg.crop,)),
+        )
+        train = MixedDataset([train, synthetic])
+        note += f" + {cfg.synthetic_mix} synthetic samples"
+    if cfg.val is not None:
+        val = CustomDataset(cfg.val)
+        note += f", validation on {cfg.val}"
+    elif isinstance(train, MixedDataset) or (root / "fg").is_dir():
+        val = SyntheticMattingDataset(cfg.synthetic_val, size=cfg.synthetic_size, seed=cfg.seed + 10_000)
+        note += f", validation on {cfg.synthetic_val} synthetic samples (no --val given)"
+    else:
+        val = CustomDataset(root)
+        note += ", validation on the training images (no --val given)"
     return train, val, note
 
 
@@ -153,7 +182,9 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.model = DeepMatting(config=cfg.model).to(info.device, memory_format=torch.channels_last)
         self.ddp = (
-            DistributedDataParallel(self.model, device_ids=[info.device] if info.device.type == "cuda" else None)
+            DistributedDataParallel(
+                self.model, device_ids=[info.device] if info.device.type == "cuda" else None
+            )
             if info.distributed
             else self.model
         )
@@ -272,8 +303,9 @@ class Trainer:
             model_predictor(self.model, self.info.device), val_set, indices=indices, progress=False
         )
         self.model.train()
-        sums = all_reduce_sum([result["sums"][k] for k in ("sad", "mse", "grad", "conn")] + [result["count"]],
-                              self.info)
+        sums = all_reduce_sum(
+            [result["sums"][k] for k in ("sad", "mse", "grad", "conn")] + [result["count"]], self.info
+        )
         count = max(1.0, sums[-1])
         means = {k: sums[i] / count for i, k in enumerate(("sad", "mse", "grad", "conn"))}
         means["sample"] = result.get("sample")
@@ -320,8 +352,10 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, info: Dist
         where = f"{info.device}" + (f" x {info.world_size} processes" if info.distributed else "")
         print(
             f"training {cfg.model.arch} ({trainer.model.num_parameters() / 1e6:.2f}M parameters) on {note}\n"
-            f"  {steps_per_epoch} steps/epoch of batch {cfg.batch_size} x {info.world_size}, {cfg.epochs} epochs, "
-            f"device {where}, amp {cfg.amp}" + (f", budget {cfg.max_minutes} min" if cfg.max_minutes else "")
+            f"  {steps_per_epoch} steps/epoch of batch {cfg.batch_size} x {info.world_size}, "
+            f"{cfg.epochs} epochs, "
+            f"device {where}, amp {cfg.amp}"
+            + (f", budget {cfg.max_minutes} min" if cfg.max_minutes else "")
             + (f"\n  resuming at epoch {trainer.epoch + 1}, step {trainer.step}" if trainer.step else "")
         )
     budget = cfg.max_minutes * 60 if cfg.max_minutes else None
@@ -353,7 +387,9 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, info: Dist
             trainer.batch_in_epoch += 1
             trainer.elapsed = session_start_elapsed + (time.monotonic() - start_time)
             losses.append(loss)
-            bar.set_postfix(loss=f"{loss:.4f}", sad=f"{sad:.3f}", mse=f"{mse:.4f}", lr=f"{lr:.2e}", refresh=False)
+            bar.set_postfix(
+                loss=f"{loss:.4f}", sad=f"{sad:.3f}", mse=f"{mse:.4f}", lr=f"{lr:.2e}", refresh=False
+            )
             if cfg.checkpoint_every and trainer.step % cfg.checkpoint_every == 0:
                 trainer.save_last()
             if broadcast_flag(out_of_time(), info):
@@ -368,8 +404,13 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, info: Dist
         must_validate = epoch_done and (trainer.epoch % cfg.val_every == 0 or last_epoch)
         # a run stopped by its budget before any validation still leaves a best.pt behind
         must_validate |= stopped_on_budget and not trainer.best_path.exists()
-        record = {"epoch": trainer.epoch, "step": trainer.step, "lr": trainer.optimizer.param_groups[0]["lr"],
-                  "train_loss": float(np.mean(losses)) if losses else None, "elapsed_s": round(trainer.elapsed, 1)}
+        record = {
+            "epoch": trainer.epoch,
+            "step": trainer.step,
+            "lr": trainer.optimizer.param_groups[0]["lr"],
+            "train_loss": float(np.mean(losses)) if losses else None,
+            "elapsed_s": round(trainer.elapsed, 1),
+        }
         sample = None
         if must_validate:
             metrics = trainer.validate(val_set)
@@ -384,7 +425,8 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, info: Dist
                 print(
                     f"epoch {trainer.epoch}: train loss {record['train_loss'] or float('nan'):.4f} | val "
                     + "  ".join(f"{k.upper()} {v:.4g}" for k, v in metrics.items())
-                    + f" | best {cfg.best_metric.upper()} {trainer.best['value']:.4g} (epoch {trainer.best['epoch']})"
+                    + f" | best {cfg.best_metric.upper()} {trainer.best['value']:.4g}"
+                    + f" (epoch {trainer.best['epoch']})"
                 )
         trainer.save_last()
         if log is not None and (epoch_done or must_validate):
@@ -406,9 +448,19 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, info: Dist
     }
     if info.is_main:
         why = "time budget reached" if stopped_on_budget else "all epochs done"
-        print(f"stopped: {why} after {trainer.step} steps; best {cfg.best_metric.upper()} "
-              f"{trainer.best['value']:.4g}; checkpoints in {out}")
+        print(
+            f"stopped: {why} after {trainer.step} steps; best {cfg.best_metric.upper()} "
+            f"{trainer.best['value']:.4g}; checkpoints in {out}"
+        )
     return summary
 
 
-__all__ = ["Trainer", "TrainingError", "batch_metrics", "build_datasets", "lr_factor", "train", "CheckpointError"]
+__all__ = [
+    "Trainer",
+    "TrainingError",
+    "batch_metrics",
+    "build_datasets",
+    "lr_factor",
+    "train",
+    "CheckpointError",
+]

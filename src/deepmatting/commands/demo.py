@@ -12,8 +12,12 @@ HELP = "the main job on the built-in default: synthetic data, training within a 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
-    p.add_argument("--minutes", type=float, default=DEMO_DEFAULTS["minutes"],
-                   help=f"training budget in minutes (default {DEMO_DEFAULTS['minutes']:g})")
+    p.add_argument(
+        "--minutes",
+        type=float,
+        default=DEMO_DEFAULTS["minutes"],
+        help=f"training budget in minutes (default {DEMO_DEFAULTS['minutes']:g})",
+    )
     p.add_argument("--train-samples", type=int, default=DEMO_DEFAULTS["train_samples"])
     p.add_argument("--heldout", type=int, default=DEMO_DEFAULTS["heldout"], help="held-out samples")
     p.add_argument("--size", type=int, default=DEMO_DEFAULTS["size"], help="held-out sample size (px)")
@@ -28,7 +32,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..demo import run_demo
 
-    run_demo(args.out, args.minutes, train_samples=args.train_samples, heldout=args.heldout, size=args.size,
-             crop=args.crop, batch_size=args.batch_size, workers=args.workers, seed=args.seed,
-             device=args.device, amp=args.amp)
+    run_demo(
+        args.out,
+        args.minutes,
+        train_samples=args.train_samples,
+        heldout=args.heldout,
+        size=args.size,
+        crop=args.crop,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        seed=args.seed,
+        device=args.device,
+        amp=args.amp,
+    )
     return 0

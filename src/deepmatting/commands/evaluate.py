@@ -17,10 +17,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--onnx", default=None, help="evaluate an exported ONNX model through onnxruntime instead")
     p.add_argument("--json", default=None, help="write the results as JSON here")
     p.add_argument("--save-alphas", default=None, help="write each predicted alpha as PNG into this folder")
-    p.add_argument("--baseline", default=None, choices=BASELINES,
-                   help="also run a baseline on the same inputs and print both tables side by side")
-    p.add_argument("--trimap-width", type=int, default=10,
-                   help="unknown band (px) of trimaps made from the ground truth when DATA has no trimaps/")
+    p.add_argument(
+        "--baseline",
+        default=None,
+        choices=BASELINES,
+        help="also run a baseline on the same inputs and print both tables side by side",
+    )
+    p.add_argument(
+        "--trimap-width",
+        type=int,
+        default=10,
+        help="unknown band (px) of trimaps made from the ground truth when DATA has no trimaps/",
+    )
     add_device(p)
 
 
@@ -30,8 +38,16 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluate import evaluate
 
     try:
-        evaluate(args.data, args.checkpoint, onnx=args.onnx, device=args.device, baseline=args.baseline,
-                 save_alphas=args.save_alphas, json_path=args.json, trimap_width=args.trimap_width)
+        evaluate(
+            args.data,
+            args.checkpoint,
+            onnx=args.onnx,
+            device=args.device,
+            baseline=args.baseline,
+            save_alphas=args.save_alphas,
+            json_path=args.json,
+            trimap_width=args.trimap_width,
+        )
     except (DatasetError, CheckpointError, ImportError, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

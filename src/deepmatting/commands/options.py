@@ -10,7 +10,10 @@ from ..models import list_architectures
 
 def add_device(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--device", default="auto", choices=DEVICE_CHOICES, help="where to run (auto picks the GPU when present)"
+        "--device",
+        default="auto",
+        choices=DEVICE_CHOICES,
+        help="where to run (auto picks the GPU when present)",
     )
 
 

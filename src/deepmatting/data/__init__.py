@@ -5,7 +5,7 @@ Every dataset yields the same sample dict: ``image`` HxWx3 float32 [0,1], ``alph
 ``torch.utils.data.DataLoader(ds, batch_size=..., collate_fn=deepmatting.tensors.collate)``.
 """
 
-from .datasets import CompositionDataset, CustomDataset, cover_crop, list_images
+from .datasets import CompositionDataset, CustomDataset, MixedDataset, cover_crop, list_images
 from .io import (
     IMAGE_EXTENSIONS,
     DatasetError,
@@ -43,6 +43,7 @@ __all__ = [
     "Composite",
     "CustomDataset",
     "DatasetError",
+    "MixedDataset",
     "PadToMultiple",
     "RandomCropAroundUnknown",
     "RandomFlip",

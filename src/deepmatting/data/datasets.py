@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -380,3 +380,35 @@ def cover_crop(image: np.ndarray, size: tuple[int, int], rng: np.random.Generato
         image = resize_array(image, (H, W))
     top, left = int(rng.integers(0, H - h + 1)), int(rng.integers(0, W - w + 1))
     return np.ascontiguousarray(image[top:top + h, left:left + w])
+
+
+class MixedDataset(torch.utils.data.Dataset):
+    """Several datasets as one: indices run through each in turn; ``set_epoch`` reaches all of them.
+
+    Used to mix real composites with the procedural synthetic data. The parts must produce samples of the
+    same size (their transforms crop to the training size); ``fg``/``bg`` reach the composition loss only in
+    batches where every sample has them (see :func:`deepmatting.tensors.collate`).
+    """
+
+    def __init__(self, parts: Sequence[torch.utils.data.Dataset]):
+        if not parts:
+            raise ValueError("MixedDataset needs at least one dataset")
+        self.parts = list(parts)
+        self.offsets = np.cumsum([0] + [len(p) for p in self.parts])
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def set_epoch(self, epoch: int) -> None:
+        for part in self.parts:
+            if hasattr(part, "set_epoch"):
+                part.set_epoch(epoch)
+
+    def __getitem__(self, i: int) -> dict:
+        if not 0 <= i < len(self):
+            raise IndexError(f"index {i} out of range for a dataset of {len(self)} samples")
+        k = int(np.searchsorted(self.offsets, i, side="right") - 1)
+        return self.parts[k][i - int(self.offsets[k])]
+
+    def __repr__(self) -> str:
+        return f"MixedDataset({', '.join(type(p).__name__ + f'[{len(p)}]' for p in self.parts)})"

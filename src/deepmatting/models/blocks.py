@@ -9,7 +9,9 @@ from torch import nn
 class ConvBNAct(nn.Sequential):
     """Conv2d -> BatchNorm2d -> ReLU (or no activation), 'same' padding for odd kernels."""
 
-    def __init__(self, cin: int, cout: int, kernel: int = 3, stride: int = 1, groups: int = 1, act: bool = True):
+    def __init__(
+        self, cin: int, cout: int, kernel: int = 3, stride: int = 1, groups: int = 1, act: bool = True
+    ):
         layers: list[nn.Module] = [
             nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False),
             nn.BatchNorm2d(cout),

@@ -93,7 +93,9 @@ class DeepMatting(nn.Module):
         atomic_save(self.checkpoint_dict(**extra), path)
 
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> DeepMatting:
+    def from_checkpoint(
+        cls, path: str | os.PathLike, map_location: str | torch.device = "cpu"
+    ) -> DeepMatting:
         """Rebuild the model from a checkpoint alone (loaded with ``weights_only=True``).
 
         Accepts files written by ``save`` and the training checkpoints ``last.pt`` / ``best.pt``.

@@ -28,7 +28,9 @@ class VGG16Encoder(nn.Module):
         self.channels, self.strides = [], []
         cin = in_channels
         for cout, n in VGG16_STAGES:
-            self.stages.append(nn.Sequential(*[_conv_relu(cin if i == 0 else cout, cout, 3) for i in range(n)]))
+            self.stages.append(
+                nn.Sequential(*[_conv_relu(cin if i == 0 else cout, cout, 3) for i in range(n)])
+            )
             self.channels.append(cout)
             self.strides.append(2 ** len(self.strides) * 2)
             cin = cout
@@ -61,13 +63,18 @@ class UnpoolDecoder(nn.Module):
         self.pred = nn.Conv2d(pooled[0], 1, 5, padding=2)
         self.refine = (
             nn.Sequential(
-                _conv_relu(4, 64, 3), _conv_relu(64, 64, 3), _conv_relu(64, 64, 3), nn.Conv2d(64, 1, 3, padding=1)
+                _conv_relu(4, 64, 3),
+                _conv_relu(64, 64, 3),
+                _conv_relu(64, 64, 3),
+                nn.Conv2d(64, 1, 3, padding=1),
             )
             if refine
             else None
         )
 
-    def forward(self, encoded: tuple[list[torch.Tensor], list[torch.Tensor]], inputs: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, encoded: tuple[list[torch.Tensor], list[torch.Tensor]], inputs: torch.Tensor
+    ) -> torch.Tensor:
         features, indices = encoded
         x = self.deconv6(features[-1])  # (B, 512, H/32, W/32)
         for deconv, idx in zip(self.deconvs, reversed(indices), strict=True):

@@ -42,7 +42,7 @@ class LightEncoder(nn.Module):
         for cout, blocks, stride in LIGHT_STAGES:
             cout = _scaled(cout, width)
             layers = [
-                # the first block of the first stage runs at stride 2: expand less there, it dominates the cost
+                # the first block works at stride 2: expanding less there saves most of the cost
                 InvertedResidual(cin, cout, stride, expand=1 if not self.stages else 4),
                 *[InvertedResidual(cout, cout) for _ in range(blocks - 1)],
             ]

@@ -1,0 +1,335 @@
+"""ONNX export of a ``DeepMatting`` model, and an onnxruntime backend for ``deepmatting.inference.predict``.
+
+The exported graph has two inputs and one output, all with dynamic batch, height and width:
+
+- ``image``  ``Bx3xHxW`` float32 in [0,1]
+- ``trimap`` ``Bx1xHxW`` float32 {0, 0.5, 1} (a coarse mask in [0,1] for ``input="mask"`` models)
+- ``alpha``  ``Bx1xHxW`` float32 in [0,1]
+
+Everything the model does to its inputs is inside the graph: the RGB normalisation, the trimap encoding,
+and the replicate padding of H and W up to ``pad_multiple`` (computed from the input shape, then cropped
+back), so the ONNX file takes any size on its own. The model's ``pad_multiple``, input kind, architecture and
+config are stored in the ONNX ``metadata_props`` under ``deepmatting.*`` keys; :class:`OnnxBackend` reads
+them from there.
+
+Both ``onnx`` and ``onnxruntime`` are optional dependencies: ``pip install 'deepmatting[onnx]'``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import json
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import __version__
+from .checkpoint import CheckpointError
+from .models import DeepMatting
+
+INSTALL_HINT = "pip install 'deepmatting[onnx]'"
+
+#: The opset written by default, and the oldest one the graph can be written in (``Range``, ``MaxUnpool``
+#: with an ``output_shape`` input, ``Pad`` with the pads as an input).
+DEFAULT_OPSET = 17
+MIN_OPSET = 11
+
+INPUT_NAMES = ("image", "trimap")
+OUTPUT_NAME = "alpha"
+
+#: ``metadata_props`` keys written by :func:`export_onnx`.
+META_PAD_MULTIPLE = "deepmatting.pad_multiple"
+META_INPUT = "deepmatting.input"
+META_ARCH = "deepmatting.arch"
+META_CONFIG = "deepmatting.config"
+META_VERSION = "deepmatting.version"
+
+
+def _require(module: str):
+    """Import an optional dependency of the ``onnx`` extra, with the install line when it is missing."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise ImportError(f"ONNX support needs the '{module}' package: {INSTALL_HINT}") from e
+
+
+# ---- export -----------------------------------------------------------------------------------------
+class PaddedGraph(nn.Module):
+    """The module that is traced: pad H and W to ``pad_multiple``, run the model, crop back.
+
+    ``DeepMatting.forward`` pads too, but behind a Python ``if`` on the size, which tracing freezes for the
+    size it was traced at. Here the pad amounts are always applied and come from the input's shape, so the
+    tracer records them as graph operations (``Shape -> Mod -> Pad`` and a ``Slice`` back) and the exported
+    graph is right at every size; inside, the model then sees multiples of ``pad_multiple`` only. Replicate
+    padding the raw inputs equals padding the encoded network input (the encoding is per pixel).
+    """
+
+    def __init__(self, model: DeepMatting):
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: torch.Tensor, trimap: torch.Tensor) -> torch.Tensor:
+        h, w = image.shape[-2:]  # traced as shape values, not constants
+        m = self.model.pad_multiple
+        ph, pw = (m - h % m) % m, (m - w % m) % m
+        image = F.pad(image, (0, pw, 0, ph), mode="replicate")  # (B, 3, H', W'), multiples of m
+        trimap = F.pad(trimap, (0, pw, 0, ph), mode="replicate")  # (B, 1, H', W')
+        return self.model(image, trimap)[..., :h, :w]  # (B, 1, H, W)
+
+
+def _max_unpool2d_symbolic(g, x, indices, output_size):
+    """``aten::max_unpool2d`` -> ONNX ``MaxUnpool`` (the TorchScript exporter has no translation for it).
+
+    PyTorch's indices count within each ``HxW`` plane; ONNX's count over the whole ``NxCxHxW`` tensor (the
+    exporter already turns ``MaxPool``'s ONNX indices into per-plane ones), so ``(n*C + c) * H*W`` is added
+    back. ATen passes no kernel size: ONNX uses ``kernel_shape``/``strides`` only to infer an output shape,
+    and the shape is given explicitly here, so the 2x2 written is a placeholder valid for any factor.
+    """
+
+    def const(values):
+        return g.op("Constant", value_t=torch.tensor(values, dtype=torch.int64))
+
+    n_c = g.op("Slice", g.op("Shape", x), const([0]), const([2]))  # [N, C]
+    out_shape = g.op("Concat", n_c, output_size, axis_i=0)  # [N, C, H, W]
+    plane = g.op("ReduceProd", output_size, keepdims_i=1)  # [H*W]
+    planes = g.op("Reshape", g.op("ReduceProd", n_c, keepdims_i=1), const([]))  # N*C, a scalar for Range
+    offsets = g.op("Mul", g.op("Range", const(0), planes, const(1)), plane)  # (N*C,)
+    offsets = g.op("Reshape", offsets, g.op("Concat", n_c, const([1, 1]), axis_i=0))  # (N, C, 1, 1)
+    flat = g.op("Add", indices, offsets)
+    return g.op("MaxUnpool", x, flat, out_shape, kernel_shape_i=[2, 2], strides_i=[2, 2])
+
+
+def _no_unpool_size_check(output_size, dim):
+    """Stand-in for ``torch.nn.functional._check_unpool_output_size`` while tracing (see below)."""
+
+
+@contextlib.contextmanager
+def _exportable_unpool() -> Iterator[None]:
+    """Make ``F.max_unpool2d`` (used by ``dim-vgg16``) exportable for the duration of an export.
+
+    Two gaps in the TorchScript exporter of PyTorch 2.13: it has no symbolic for ``aten::max_unpool2d``
+    (registered here and removed afterwards), and ``F.max_unpool2d`` checks the output size with
+    ``torch._check_value``, which raises a TypeError when tracing turns the sizes into tensors (the check,
+    ``size >= 0``, always holds for sizes computed from a shape, so it is skipped while tracing).
+    """
+    torch.onnx.register_custom_op_symbolic("aten::max_unpool2d", _max_unpool2d_symbolic, MIN_OPSET)
+    had_check = hasattr(F, "_check_unpool_output_size")
+    check = getattr(F, "_check_unpool_output_size", None)
+    if had_check:
+        F._check_unpool_output_size = _no_unpool_size_check
+    try:
+        yield
+    finally:
+        if had_check:
+            F._check_unpool_output_size = check
+        torch.onnx.unregister_custom_op_symbolic("aten::max_unpool2d", MIN_OPSET)
+
+
+def _load_model(model_or_checkpoint: DeepMatting | str | os.PathLike | None) -> DeepMatting:
+    if isinstance(model_or_checkpoint, DeepMatting):
+        return model_or_checkpoint
+    if model_or_checkpoint is None:
+        from .inference import NO_DEFAULT_MODEL, default_weights
+
+        weights = default_weights()
+        if weights is None:
+            raise CheckpointError(NO_DEFAULT_MODEL)
+        with weights as path:
+            return DeepMatting.from_checkpoint(path)
+    if isinstance(model_or_checkpoint, (str, os.PathLike)):
+        return DeepMatting.from_checkpoint(model_or_checkpoint)
+    raise TypeError(f"expected a DeepMatting or a checkpoint path, got {type(model_or_checkpoint).__name__}")
+
+
+def export_onnx(
+    model_or_checkpoint: DeepMatting | str | os.PathLike | None,
+    path: str | os.PathLike,
+    opset: int = DEFAULT_OPSET,
+) -> Path:
+    """Export a model to an ONNX file that onnxruntime (or any ONNX runtime) runs at any size.
+
+    Parameters
+    ----------
+    model_or_checkpoint : DeepMatting, path, or None
+        A model, a checkpoint written by ``deepmatting train`` / ``DeepMatting.save``, or None for the
+        default model that ships with the package (a ``CheckpointError`` says so when none does).
+    path : path
+        The ``.onnx`` file to write (parent folders are created; written to a temporary file and renamed).
+    opset : int, default 17
+        ONNX opset version, at least 11.
+
+    Returns
+    -------
+    Path
+        ``path``. The graph's inputs are ``image`` (Bx3xHxW float32 [0,1]) and ``trimap`` (Bx1xHxW float32
+        {0,0.5,1}), its output ``alpha`` (Bx1xHxW float32 [0,1]); batch, height and width are dynamic. The
+        ``metadata_props`` hold ``deepmatting.pad_multiple``, ``deepmatting.input`` (``trimap``/``mask``),
+        ``deepmatting.arch``, ``deepmatting.config`` (JSON) and ``deepmatting.version``.
+
+    Raises
+    ------
+    ImportError
+        When the ``onnx`` package is missing (``pip install 'deepmatting[onnx]'``).
+    CheckpointError
+        When the checkpoint cannot be loaded.
+
+    Examples
+    --------
+    >>> export_onnx(DeepMatting(), "model.onnx")  # doctest: +SKIP
+    PosixPath('model.onnx')
+    """
+    onnx = _require("onnx")
+    if opset < MIN_OPSET:
+        raise ValueError(f"opset {opset} is too old: the exported graph needs opset {MIN_OPSET} or newer")
+    model = _load_model(model_or_checkpoint)
+    path = Path(path)
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    m = model.pad_multiple
+    # an example batch whose size is not a multiple of pad_multiple, so padding is exercised while tracing
+    image = torch.rand(2, 3, m + 5, m + 7, device=device)
+    trimap = torch.full((2, 1, m + 5, m + 7), 0.5, device=device)
+    dims = {0: "batch", 2: "height", 3: "width"}
+    buffer = io.BytesIO()
+    was_training = model.training
+    model.eval()
+    try:
+        with _exportable_unpool(), warnings.catch_warnings(), torch.no_grad():
+            # the pad/crop amounts are read from tensor shapes on purpose (see PaddedGraph); the tests check
+            # the exported graph against PyTorch at sizes other than the traced one
+            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+            # we choose the TorchScript exporter (the default one needs onnxscript); its notices are not news
+            warnings.filterwarnings("ignore", message="You are using the legacy TorchScript-based ONNX")
+            warnings.filterwarnings("ignore", message="The feature will be removed")
+            torch.onnx.export(
+                PaddedGraph(model).eval(),
+                (image, trimap),
+                buffer,
+                input_names=list(INPUT_NAMES),
+                output_names=[OUTPUT_NAME],
+                dynamic_axes={name: dims for name in (*INPUT_NAMES, OUTPUT_NAME)},
+                opset_version=opset,
+                do_constant_folding=True,
+                dynamo=False,
+            )
+    finally:
+        model.train(was_training)
+
+    proto = onnx.load_from_string(buffer.getvalue())
+    metadata = {
+        META_PAD_MULTIPLE: str(m),
+        META_INPUT: model.config.input,
+        META_ARCH: model.config.arch,
+        META_CONFIG: json.dumps(asdict(model.config)),
+        META_VERSION: __version__,
+    }
+    onnx.helper.set_model_props(proto, metadata)
+    proto.doc_string = (
+        f"deepmatting {__version__} {model.config.arch}: image Bx3xHxW [0,1] + {model.config.input} Bx1xHxW "
+        "-> alpha Bx1xHxW [0,1]"
+    )
+    onnx.checker.check_model(proto)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(proto.SerializeToString())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
+
+
+# ---- onnxruntime backend ---------------------------------------------------------------------------------
+def default_providers() -> list[str]:
+    """CUDA when this onnxruntime build has it, then the CPU."""
+    ort = _require("onnxruntime")
+    available = ort.get_available_providers()
+    return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+
+
+class OnnxBackend:
+    """Run an ONNX file written by :func:`export_onnx` with onnxruntime (a backend for ``predict``).
+
+    Parameters
+    ----------
+    path : path
+        The ``.onnx`` file.
+    providers : list of str, optional
+        onnxruntime execution providers; CUDA (when available) then CPU by default.
+    threads : int, optional
+        Intra-op threads; onnxruntime's default (one per physical core) when None.
+
+    Attributes
+    ----------
+    pad_multiple : int
+        Read from the file's metadata; the graph pads (and crops) itself, so any size is accepted.
+    input : str
+        ``"trimap"`` or ``"mask"``, read from the file's metadata.
+    metadata : dict[str, str]
+        All ``metadata_props`` of the file.
+
+    Raises
+    ------
+    ImportError
+        When onnxruntime is missing (``pip install 'deepmatting[onnx]'``).
+    CheckpointError
+        When the file is missing, is not an ONNX model, or was not written by ``export_onnx``.
+
+    Examples
+    --------
+    >>> backend = OnnxBackend("model.onnx")  # doctest: +SKIP
+    >>> alpha = predict(image, trimap, backend=backend)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self, path: str | os.PathLike, providers: list[str] | None = None, threads: int | None = None
+    ) -> None:
+        ort = _require("onnxruntime")
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise CheckpointError(f"ONNX model {self.path}: no such file (write one: `deepmatting export`)")
+        options = ort.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = int(threads)
+        options.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(
+                str(self.path), sess_options=options, providers=providers or default_providers()
+            )
+        except Exception as e:  # noqa: BLE001 - onnxruntime raises its own exception types for a bad file
+            message = f"ONNX model {self.path}: cannot be loaded ({type(e).__name__}: {e})"
+            raise CheckpointError(message) from e
+        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+        names = tuple(i.name for i in self.session.get_inputs())
+        if names != INPUT_NAMES or META_PAD_MULTIPLE not in self.metadata or META_INPUT not in self.metadata:
+            raise CheckpointError(
+                f"ONNX model {self.path}: not written by `deepmatting export` (inputs {list(names)}, "
+                f"metadata keys {sorted(self.metadata)}); write one with `deepmatting export`"
+            )
+        self.pad_multiple = int(self.metadata[META_PAD_MULTIPLE])
+        self.input = self.metadata[META_INPUT]
+
+    def __call__(self, image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
+        """``Bx3xHxW`` float32 image in [0,1] and ``Bx1xHxW`` float32 trimap -> ``Bx1xHxW`` float32 alpha."""
+        feeds = {
+            "image": np.ascontiguousarray(image, dtype=np.float32),
+            "trimap": np.ascontiguousarray(trimap, dtype=np.float32),
+        }
+        return self.session.run([OUTPUT_NAME], feeds)[0]
+
+    def __repr__(self) -> str:
+        return f"OnnxBackend({str(self.path)!r}, providers={self.session.get_providers()})"

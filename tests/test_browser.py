@@ -1,0 +1,134 @@
+"""The web page end to end in headless Chromium: upload or draw, predict, download the alpha.
+
+Needs Debian's ``chromium`` (``/usr/bin/chromium``) and the ``playwright`` Python package (the browser that
+``playwright install`` would download is not used); skipped with the reason when either is missing. CI
+installs both (see ``.ci/run``).
+"""
+
+import os
+import threading
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from deepmatting import DeepMatting
+from deepmatting.inference import load_backend
+from deepmatting.serve import make_server
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+H, W = 90, 120
+
+if not os.path.exists(CHROMIUM):
+    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api",
+                               reason="the playwright package is missing (pip install playwright)")
+
+
+@pytest.fixture(scope="module")
+def url(tmp_path_factory):
+    torch.manual_seed(0)
+    ckpt = tmp_path_factory.mktemp("browser") / "tiny.pt"
+    DeepMatting(width=0.25).save(ckpt)  # a tiny random-weight model
+    server = make_server(load_backend(ckpt, device="cpu"), "127.0.0.1", 0, examples=2, quiet=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, url):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    page.goto(url)
+    page.wait_for_selector(".examples img")  # /api/info answered
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def files(tmp_path):
+    rng = np.random.default_rng(0)
+    Image.fromarray((rng.random((H, W, 3)) * 255).astype(np.uint8)).save(tmp_path / "photo.png")
+    trimap = np.full((H, W), 128, np.uint8)
+    trimap[:25] = 0
+    trimap[-25:] = 255
+    Image.fromarray(trimap).save(tmp_path / "photo_trimap.png")
+    (tmp_path / "notes.png").write_bytes(b"this is text, not an image")
+    return tmp_path, trimap
+
+
+def _predict_and_download_alpha(page) -> np.ndarray:
+    page.click("#predict")
+    page.wait_for_selector("#results[data-ready=true]")
+    assert page.is_hidden("#error")
+    with page.expect_download() as download:
+        page.click("#download-alpha")
+    with Image.open(download.value.path()) as png:
+        return np.asarray(png)
+
+
+def test_upload_image_and_trimap_then_download_alpha(page, files):
+    folder, trimap = files
+    page.set_input_files("#image-file", str(folder / "photo.png"))
+    page.click(".tab[data-guide=trimap]")
+    page.set_input_files("#trimap-file", str(folder / "photo_trimap.png"))
+    alpha = _predict_and_download_alpha(page)
+    assert alpha.shape == (H, W)
+    assert (alpha[trimap == 0] == 0).all() and (alpha[trimap == 255] == 255).all()
+    assert page.get_attribute("#download-alpha", "download") == "photo_alpha.png"
+    assert page.eval_on_selector("#cutout-img", "img => img.naturalWidth") == W
+    assert page.eval_on_selector("#figure-img", "img => img.complete && img.naturalWidth > 0")
+
+
+def test_draw_strokes_then_predict(page, files):
+    folder, _ = files
+    page.set_input_files("#image-file", str(folder / "photo.png"))
+    page.click(".tab[data-guide=scribbles]")
+    box = page.locator("#scribbles").bounding_box()
+
+    def stroke(brush, fy):
+        page.click(f"label.tool:has(input[value={brush}])")
+        y = box["y"] + fy * box["height"]
+        page.mouse.move(box["x"] + 0.2 * box["width"], y)
+        page.mouse.down()
+        page.mouse.move(box["x"] + 0.8 * box["width"], y, steps=8)
+        page.mouse.up()
+
+    stroke("fg", 0.2)
+    stroke("bg", 0.8)
+    alpha = _predict_and_download_alpha(page)
+    assert alpha.shape == (H, W)
+    cols = slice(int(0.3 * W), int(0.7 * W))
+    assert (alpha[round(0.2 * H), cols] == 255).all()  # under the foreground stroke
+    assert (alpha[round(0.8 * H), cols] == 0).all()  # under the background stroke
+
+
+def test_bad_upload_shows_a_message(page, files):
+    folder, _ = files
+    page.set_input_files("#image-file", str(folder / "notes.png"))
+    page.click(".tab[data-guide=trimap]")
+    page.set_input_files("#trimap-file", str(folder / "photo_trimap.png"))
+    page.click("#predict")
+    page.wait_for_selector("#error:not([hidden])")
+    message = page.text_content("#error")
+    assert "not an image" in message and "Traceback" not in message
+    # the server still serves: a good pair afterwards works
+    page.set_input_files("#image-file", str(folder / "photo.png"))
+    page.set_input_files("#trimap-file", str(folder / "photo_trimap.png"))
+    assert _predict_and_download_alpha(page).shape == (H, W)
