@@ -162,3 +162,21 @@ def test_model_config_validation():
     with pytest.raises(ConfigError, match="width"):
         from_dict(ModelConfig, {"width": "wide"})
     assert from_dict(ModelConfig, {"width": 2}).width == 2.0
+
+
+def test_batchnorm_folding_keeps_outputs():
+    import copy
+
+    from deepmatting.models.blocks import fuse_conv_bn
+
+    torch.manual_seed(0)
+    model = DeepMatting()
+    image, trimap = _inputs(2, 40, 56)
+    model.train()
+    model(image, trimap)  # move the BatchNorm running statistics away from their initial values
+    model.eval()
+    fused = fuse_conv_bn(copy.deepcopy(model))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    with torch.no_grad():
+        assert torch.allclose(model(image, trimap), fused(image, trimap), atol=1e-5)

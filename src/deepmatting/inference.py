@@ -17,6 +17,7 @@ trimap regions into the result.
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib.resources
 import os
 from collections.abc import Iterator
@@ -31,6 +32,7 @@ from .checkpoint import CheckpointError
 from .data.trimap import trimap_from_mask
 from .device import autocast_dtype, resolve_device
 from .models import DeepMatting
+from .models.blocks import fuse_conv_bn
 from .tensors import TRIMAP_BG, TRIMAP_FG, TRIMAP_UNKNOWN, trimap_to_float
 
 #: Where the default weights live inside the package (shipped only by some builds).
@@ -62,8 +64,9 @@ class Backend(Protocol):
 class TorchBackend:
     """Run a :class:`DeepMatting` model on NumPy batches.
 
-    The model is put in eval mode, moved to ``device`` and to the channels-last memory format (this
-    changes the module passed in). Inference runs under ``torch.inference_mode``.
+    The backend runs a copy of the model in eval mode, with every BatchNorm folded into the convolution
+    before it (fewer passes over memory: faster on the CPU), moved to ``device`` and to the channels-last
+    memory format; the module passed in is left unchanged. Inference runs under ``torch.inference_mode``.
 
     Parameters
     ----------
@@ -88,7 +91,8 @@ class TorchBackend:
         self.device = device if isinstance(device, torch.device) else resolve_device(device)
         self.amp = self.device.type == "cuda" if amp is None else bool(amp)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.model = model.eval().to(self.device, memory_format=self.memory_format)
+        fused = fuse_conv_bn(copy.deepcopy(model).eval())
+        self.model = fused.to(self.device, memory_format=self.memory_format)
         self.pad_multiple = int(model.pad_multiple)
         self.input = model.config.input
 
@@ -428,36 +432,30 @@ def predict(image: np.ndarray | Image.Image, trimap: np.ndarray | Image.Image | 
             raise ValueError(f"the image is {h}x{w} (shape {img.shape}) but the {name} is "
                              f"{_shape(plane)} (shape {plane.shape}); they must have the same size")
 
-    restore = None
     if backend is None:
         if isinstance(model, DeepMatting):
-            restore = (model, model.training)
             backend = TorchBackend(model, device=device)
         elif isinstance(model, (str, os.PathLike)) or model is None:
             backend = load_backend(checkpoint=model, device=device)
         else:
             raise ValueError("model must be a DeepMatting, a checkpoint path or None, "
                              f"got {type(model).__name__}")
-    try:
-        if backend.input == "mask":
-            if soft is None:
-                raise ValueError("this model reads a coarse mask beside the image (config.input='mask'): "
-                                 "pass mask=, not a trimap")
-            alpha = run_tiled(backend, img, soft, tile_size=tile_size, tile_overlap=tile_overlap)
-            return np.clip(alpha, 0, 1, out=alpha)
-        if soft is not None:
-            band = default_mask_band(h, w) if mask_band is None else mask_band
-            tri = trimap_from_mask(soft, band)
-        if tri is None:
-            raise ValueError("a trimap (HxW, 0/128/255) or a coarse mask (HxW, binary or soft) is needed "
-                             "beside the image: pass trimap= or mask=")
-        unknown = tri == TRIMAP_UNKNOWN
-        alpha = run_tiled(backend, img, trimap_to_float(tri), unknown, tile_size=tile_size,
-                          tile_overlap=tile_overlap)
-        np.clip(alpha, 0, 1, out=alpha)
-        alpha[tri == TRIMAP_BG] = 0.0
-        alpha[tri == TRIMAP_FG] = 1.0
-        return alpha
-    finally:
-        if restore is not None:
-            restore[0].train(restore[1])
+    if backend.input == "mask":
+        if soft is None:
+            raise ValueError("this model reads a coarse mask beside the image (config.input='mask'): "
+                             "pass mask=, not a trimap")
+        alpha = run_tiled(backend, img, soft, tile_size=tile_size, tile_overlap=tile_overlap)
+        return np.clip(alpha, 0, 1, out=alpha)
+    if soft is not None:
+        band = default_mask_band(h, w) if mask_band is None else mask_band
+        tri = trimap_from_mask(soft, band)
+    if tri is None:
+        raise ValueError("a trimap (HxW, 0/128/255) or a coarse mask (HxW, binary or soft) is needed "
+                         "beside the image: pass trimap= or mask=")
+    unknown = tri == TRIMAP_UNKNOWN
+    alpha = run_tiled(backend, img, trimap_to_float(tri), unknown, tile_size=tile_size,
+                      tile_overlap=tile_overlap)
+    np.clip(alpha, 0, 1, out=alpha)
+    alpha[tri == TRIMAP_BG] = 0.0
+    alpha[tri == TRIMAP_FG] = 1.0
+    return alpha

@@ -44,3 +44,22 @@ class SeparableConv(nn.Sequential):
 
     def __init__(self, cin: int, cout: int):
         super().__init__(ConvBNAct(cin, cin, 3, groups=cin), ConvBNAct(cin, cout, 1))
+
+
+def fuse_conv_bn(module: nn.Module) -> nn.Module:
+    """Fold every BatchNorm2d that directly follows a Conv2d in a ``Sequential`` into that convolution.
+
+    For inference only (the BatchNorm running statistics become the convolution's scale and bias); modifies
+    ``module`` in place and returns it. Call it on a copy in eval mode. Outputs match to float rounding.
+    """
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    for child in module.modules():
+        if not isinstance(child, nn.Sequential):
+            continue
+        for i in range(len(child) - 1):
+            conv, bn = child[i], child[i + 1]
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                child[i] = fuse_conv_bn_eval(conv.eval(), bn.eval())
+                child[i + 1] = nn.Identity()
+    return module
