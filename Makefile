@@ -5,15 +5,15 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test demo bench lint clean
+.PHONY: setup test demo bench lint pretrained clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install torch==2.13.0
-	$(PY) -m pip install -e '.[dev]'
+	$(PY) -m pip install -e '.[dev,onnx,baseline]'
 	touch $(STAMP)
 
 test: $(STAMP)
@@ -24,6 +24,10 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
+
+# reproduces the shipped default model from ../shared/data (two cross-validation folds, then the final)
+pretrained: $(STAMP)
+	$(PY) scripts/pretrained.py --out runs/pretrained --install src/deepmatting/weights/default.pt
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
