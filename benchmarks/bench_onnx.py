@@ -62,12 +62,11 @@ def main() -> None:
             with torch.inference_mode():
                 return model(x, t).numpy()
 
-        torch_backend = TorchBackend(DeepMatting(args.arch).eval(), device="cpu")
-        torch_backend.model.load_state_dict(model.state_dict())
+        torch_backend = TorchBackend(model, device="cpu")  # a BatchNorm-folded copy; `model` is unchanged
 
         runs = {
             "pytorch eager": eager,
-            "pytorch TorchBackend (channels-last)": lambda: torch_backend(image, trimap),
+            "pytorch TorchBackend (BN folded, channels-last)": lambda: torch_backend(image, trimap),
             "onnxruntime": lambda: ort_backend(image, trimap),
         }
         reference = eager()

@@ -1,0 +1,200 @@
+"""Matting quality on real photos: the package's models against classical baselines, per image and on average.
+
+The data: the alphamatting.com low-resolution training photos in ``SHARED_DATA`` (``../shared/data/
+alphamatting-lowres`` beside the repository: ``images/``, ``alphas/``, ``trimaps/`` = Trimap1,
+``trimaps_alt/`` = Trimap2), read in place with ``deepmatting.data.CustomDataset``. Methods:
+
+- the package's models, as checkpoints: ``runs/demo/best.pt`` when it exists (``make demo``), the
+  packaged default weights when they ship (``deepmatting.inference.default_weights()``), and every
+  ``--checkpoint NAME=PATH``; run at full resolution through ``predict`` (``load_backend``);
+- ``trimap``: the trimap itself with unknown = 0.5, the floor any method must beat;
+- ``closed-form`` and ``knn`` from ``pymatting`` (the optional ``baseline`` extra: ``pip install
+  pymatting``; its first import compiles with numba for about 30 s).
+
+All four metrics (SAD and Grad in thousands, MSE, Conn in thousands, on the unknown region, see
+``deepmatting.metrics``) per image and averaged, and the seconds per image, for Trimap1 and, with
+``--both-trimaps``, Trimap2. Scoring goes through ``deepmatting.evaluate.evaluate_dataset``.
+
+Run: ``.venv/bin/python benchmarks/bench_quality.py [--both-trimaps] [--limit N | --quick]
+[--checkpoint NAME=PATH ...]``; writes ``benchmarks/results/quality.json``. Without the data folder it
+prints why and exits 0; without pymatting the models and the trimap floor still run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from common import SHARED_DATA, format_table, machine_info, write_results  # noqa: E402
+
+from deepmatting import evaluate  # noqa: E402
+from deepmatting.data import CustomDataset, DatasetError, list_images, read_trimap  # noqa: E402
+from deepmatting.inference import default_weights, load_backend  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO_CHECKPOINT = REPO / "runs" / "demo" / "best.pt"
+TRIMAP_SETS = {"trimaps": "Trimap1", "trimaps_alt": "Trimap2"}
+THREADS = 2
+QUICK_LIMIT = 3
+
+
+class SwappedTrimaps:
+    """The samples of a ``CustomDataset`` with each trimap read from ``folder/<name>.*`` instead.
+
+    For a second trimap set beside the first (``trimaps_alt/`` for Trimap2): everything else, and the
+    checks of the dataset, stay those of ``dataset``.
+
+    Raises
+    ------
+    DatasetError
+        On construction when an image has no trimap in ``folder``; on ``ds[i]`` when a trimap's size is
+        not its image's, or its values are not a trimap's (from ``read_trimap``).
+    """
+
+    def __init__(self, dataset: CustomDataset, folder: str | os.PathLike):
+        self.dataset, self.folder = dataset, Path(folder)
+        self.trimaps = list_images(self.folder, "trimaps")
+        missing = [image.stem for image, _, _ in dataset.items if image.stem not in self.trimaps]
+        if missing:
+            raise DatasetError(f"{self.folder}: no trimap for {', '.join(missing)} (one per image of "
+                               f"{dataset.images_dir}, same file name)")
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> dict:
+        sample = dict(self.dataset[i])
+        path = self.trimaps[Path(self.dataset.items[i][0]).stem]
+        trimap = read_trimap(path)
+        if trimap.shape != sample["alpha"].shape:
+            (h, w), (h2, w2) = sample["alpha"].shape, trimap.shape
+            raise DatasetError(f"{path} is {w2}x{h2} but its image is {w}x{h}: re-export it at {w}x{h}")
+        sample["trimap"] = trimap
+        return sample
+
+
+def load_dataset(data: Path, trimap_set: str) -> CustomDataset | SwappedTrimaps:
+    """``data`` in the ``CustomDataset`` layout, with the trimaps of ``data/trimap_set``."""
+    dataset = CustomDataset(data)
+    return dataset if trimap_set == "trimaps" else SwappedTrimaps(dataset, data / trimap_set)
+
+
+def _checkpoint_arg(text: str) -> tuple[str, Path]:
+    name, sep, path = text.partition("=")
+    if not sep:
+        name, path = Path(text).stem, text
+    if not Path(path).is_file():
+        raise argparse.ArgumentTypeError(f"{path}: no such checkpoint file")
+    return name, Path(path)
+
+
+def model_methods(checkpoints: list[tuple[str, Path]], device: str) -> dict:
+    """Predictors of the models: the demo run's best checkpoint, the packaged weights, and ``checkpoints``."""
+    found: list[tuple[str, Path | None]] = []
+    if DEMO_CHECKPOINT.is_file():
+        found.append(("demo", DEMO_CHECKPOINT))
+    if default_weights() is not None:
+        found.append(("default", None))  # load_backend() with no file: the packaged weights
+    found += checkpoints
+    methods, sources = {}, {}
+    for name, path in found:
+        methods[name] = evaluate.backend_predictor(load_backend(checkpoint=path, device=device))
+        sources[name] = "packaged default weights" if path is None else os.path.relpath(path, REPO)
+    return {"predictors": methods, "sources": sources}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", type=Path, default=SHARED_DATA, help="the photos (default: %(default)s)")
+    p.add_argument("--trimaps", choices=list(TRIMAP_SETS), default="trimaps",
+                   help="trimap folder: trimaps (Trimap1, default) or trimaps_alt (Trimap2)")
+    p.add_argument("--both-trimaps", action="store_true", help="run with trimaps/ and trimaps_alt/")
+    p.add_argument("--checkpoint", type=_checkpoint_arg, action="append", default=[], metavar="NAME=PATH",
+                   help="another model to score (repeatable)")
+    p.add_argument("--no-baselines", action="store_true", help="skip closed-form and KNN (the slow part)")
+    p.add_argument("--limit", type=int, default=None, help="only the first N photos")
+    p.add_argument("--quick", action="store_true", help=f"the first {QUICK_LIMIT} photos (unless --limit)")
+    p.add_argument("--device", default="cpu", help="for the models (default cpu)")
+    args = p.parse_args()
+    torch.set_num_threads(THREADS)
+
+    data = args.data.resolve()
+    if not (data / "images").is_dir():
+        reason = f"no data folder {data} (expected images/, alphas/, trimaps/)"
+        print(f"{reason}: quality benchmark skipped")
+        write_results("quality", {"skipped": reason})
+        return
+    sets = list(TRIMAP_SETS) if args.both_trimaps else [args.trimaps]
+    for trimap_set in list(sets):
+        if not (data / trimap_set).is_dir():
+            print(f"no {data / trimap_set}: {TRIMAP_SETS[trimap_set]} skipped")
+            sets.remove(trimap_set)
+
+    models = model_methods(args.checkpoint, args.device)
+    if not models["predictors"]:
+        print(f"no model to score: no {os.path.relpath(DEMO_CHECKPOINT, REPO)} (make demo), no packaged "
+              "default weights, no --checkpoint; scoring the baselines only")
+    baselines = ["trimap"]
+    pymatting_version = None
+    if args.no_baselines:
+        pass
+    elif importlib.util.find_spec("pymatting") is None:
+        print("pymatting is not installed: closed-form and KNN skipped (pip install 'deepmatting[baseline]')")
+    else:
+        print("importing pymatting (its first import compiles with numba, about 30 s) ...", flush=True)
+        import pymatting
+
+        pymatting_version = pymatting.__version__
+        baselines += ["closed-form", "knn"]
+    methods = {**models["predictors"], **{b: evaluate.baseline_predictor(b) for b in baselines}}
+
+    limit = args.limit or (QUICK_LIMIT if args.quick else None)
+    results, rows, text_tables = {}, [], []
+    for trimap_set in sets:
+        dataset = load_dataset(data, trimap_set)
+        indices = list(range(len(dataset)))[:limit]
+        print(f"{TRIMAP_SETS[trimap_set]} ({trimap_set}/): {len(indices)} of {len(dataset)} photos, "
+              f"methods {list(methods)}", flush=True)
+        per_method = {name: evaluate.evaluate_dataset(predictor, dataset, indices=indices, desc=name)
+                      for name, predictor in methods.items()}
+        text = evaluate.format_table(per_method)
+        print(text, flush=True)
+        text_tables.append(f"{TRIMAP_SETS[trimap_set]} ({trimap_set}/), per image:\n\n```text\n{text}\n```")
+        results[trimap_set] = {}
+        for name, result in per_method.items():
+            seconds = float(np.mean([r["seconds"] for r in result["images"]]))
+            results[trimap_set][name] = {**evaluate.public_result(result), "s_per_image": seconds}
+            rows.append({"trimaps": TRIMAP_SETS[trimap_set], "method": name, **result["mean"],
+                         "s_per_image": seconds})
+
+    table = format_table(rows, ["trimaps", "method", "sad", "mse", "grad", "conn", "s_per_image"])
+    table += "\n\nMeans over the photos; SAD, Grad and Conn in thousands, MSE on the unknown region.\n\n"
+    table += "\n\n".join(text_tables)
+    machine = machine_info(THREADS)
+    machine["pymatting"] = pymatting_version
+    write_results("quality", {
+        "machine": machine,
+        "data": os.path.relpath(data, REPO),
+        "photos": len(indices) if sets else 0,
+        "quick": args.quick,
+        "limit": limit,
+        "trimap_sets": {s: TRIMAP_SETS[s] for s in sets},
+        "device": args.device,
+        "models": models["sources"],
+        "methods": list(methods),
+        "results": results,
+        "rows": rows,
+    }, table)
+
+
+if __name__ == "__main__":
+    main()
