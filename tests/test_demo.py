@@ -4,18 +4,11 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from deepmatting.demo import run_demo
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_tiny_demo_writes_everything(tmp_path):

@@ -15,14 +15,7 @@ from deepmatting import DeepMatting
 from deepmatting.config import ModelConfig, TrainConfig
 from deepmatting.train import Trainer, TrainingError, batch_metrics, lr_factor, train
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors train faster on one thread, and do not collapse when other work shares the CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_config(**overrides) -> TrainConfig:

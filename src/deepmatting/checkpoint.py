@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import torch
 
@@ -13,8 +15,8 @@ class CheckpointError(RuntimeError):
     """A checkpoint file is missing, unreadable, unsafe or not a deepmatting checkpoint."""
 
 
-def atomic_save(obj: dict, path: str | os.PathLike) -> Path:
-    """``torch.save`` to a temporary file in the same folder, fsync, then rename over ``path``.
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
+    """Call ``write(file)`` on a temporary file in the same folder, fsync, then rename it over ``path``.
 
     A crash at any moment leaves either the old file or the new one, never a truncated file.
     """
@@ -23,7 +25,7 @@ def atomic_save(obj: dict, path: str | os.PathLike) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -32,6 +34,11 @@ def atomic_save(obj: dict, path: str | os.PathLike) -> Path:
             os.remove(tmp)
         raise
     return path
+
+
+def atomic_save(obj: dict, path: str | os.PathLike) -> Path:
+    """``torch.save(obj)`` to ``path`` atomically (see :func:`atomic_write`)."""
+    return atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:

@@ -22,7 +22,6 @@ import importlib
 import io
 import json
 import os
-import tempfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -34,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import __version__
-from .checkpoint import CheckpointError
+from .checkpoint import CheckpointError, atomic_write
 from .models import DeepMatting
 
 INSTALL_HINT = "pip install 'deepmatting[onnx]'"
@@ -240,17 +239,7 @@ def export_onnx(
     )
     onnx.checker.check_model(proto)
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(proto.SerializeToString())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+    return atomic_write(path, lambda f: f.write(proto.SerializeToString()))
 
 
 # ---- onnxruntime backend ---------------------------------------------------------------------------------
