@@ -1,0 +1,31 @@
+"""The default model that ships inside the package: present, small, loaded when no model is given."""
+
+import numpy as np
+import torch
+
+from deepmatting import DeepMatting, predict
+from deepmatting.inference import default_weights
+
+
+def test_default_weights_ship_and_load():
+    weights = default_weights()
+    assert weights is not None, "src/deepmatting/weights/default.pt is missing (make pretrained)"
+    with weights as path:
+        assert path.stat().st_size <= 10 * 1024 * 1024
+        model = DeepMatting.from_checkpoint(path)
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    assert model.config.arch == "light-unet"
+    assert raw.get("recipe") == "default"
+
+
+def test_predict_without_a_model_uses_the_default():
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (45, 61, 3), dtype=np.uint8)
+    trimap = np.zeros((45, 61), np.uint8)
+    trimap[:, 30:] = 255
+    trimap[:, 24:36] = 128
+    alpha = predict(image, trimap)
+    assert alpha.shape == (45, 61) and alpha.dtype == np.float32
+    assert (alpha[trimap == 0] == 0).all() and (alpha[trimap == 255] == 1).all()
+    assert 0 <= alpha.min() and alpha.max() <= 1
