@@ -5,7 +5,9 @@ For each architecture in ``deepmatting.list_architectures()`` (random weights: s
 them) and each size, seconds per megapixel (median of repeated runs after a warm-up) of
 
 - ``fp32``: eager float32, contiguous (NCHW) tensors;
-- ``channels_last``: eager float32, NHWC memory format (what ``TorchBackend`` uses);
+- ``channels_last``: eager float32, NHWC memory format;
+- ``folded+channels_last``: BatchNorm folded into the convolutions, NHWC (what ``TorchBackend``, and so
+  ``predict``, runs);
 - ``channels_last+bf16``: the same under bfloat16 autocast (``TorchBackend(amp=True)`` on the CPU);
 - ``compile``: ``torch.compile`` of the channels-last model (default architecture only; its compile time,
   the first call minus a steady-state call, is reported separately; ``--no-compile`` skips it),
@@ -25,6 +27,7 @@ Run: ``.venv/bin/python benchmarks/bench_inference.py [--quick] [--no-compile]``
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import subprocess
@@ -42,6 +45,7 @@ from common import format_table, machine_info, median_time, write_results  # noq
 
 from deepmatting import DeepMatting, list_architectures  # noqa: E402
 from deepmatting.models import DEFAULT_ARCH  # noqa: E402
+from deepmatting.models.blocks import fuse_conv_bn  # noqa: E402
 
 THREADS = 2
 TARGET_S_PER_MP = 0.25
@@ -88,6 +92,8 @@ def bench_size(model: DeepMatting, size: int, repeats: int, compile_model: bool)
     model.to(memory_format=torch.channels_last)
     record("channels_last", lambda: _run(model, image_cl, trimap_cl))
     record("channels_last+bf16", lambda: _run(model, image_cl, trimap_cl, bf16=True))
+    folded = fuse_conv_bn(copy.deepcopy(model).eval()).to(memory_format=torch.channels_last)
+    record("folded+channels_last", lambda: _run(folded, image_cl, trimap_cl))
     if compile_model:
         torch._dynamo.reset()
         compiled = torch.compile(model)

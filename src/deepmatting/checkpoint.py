@@ -15,6 +15,12 @@ class CheckpointError(RuntimeError):
     """A checkpoint file is missing, unreadable, unsafe or not a deepmatting checkpoint."""
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
     """Call ``write(file)`` on a temporary file in the same folder, fsync, then rename it over ``path``.
 
@@ -28,6 +34,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
