@@ -25,7 +25,7 @@ from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
 from . import __version__
-from .checkpoint import CheckpointError, atomic_save, load_checkpoint
+from .checkpoint import atomic_save, load_checkpoint
 from .config import ModelConfig, TrainConfig, from_dict
 from .device import autocast_dtype
 from .distributed import DistInfo, all_reduce_sum, barrier, broadcast_flag, setup, sync_buffers, teardown
@@ -462,5 +462,5 @@ __all__ = [
     "build_datasets",
     "lr_factor",
     "train",
-    "CheckpointError",
+    "weights_digest",
 ]
