@@ -26,9 +26,10 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 
 from .checkpoint import CheckpointError
+from .data.io import image_pixels, plane_pixels, upright
 from .data.trimap import trimap_from_mask
 from .device import autocast_dtype, resolve_device
 from .models import DeepMatting
@@ -47,7 +48,6 @@ NO_DEFAULT_MODEL = (
 DEFAULT_TILE_SIZE = 1024
 DEFAULT_TILE_OVERLAP = 64
 
-_GRAY_MODES = ("1", "L", "I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 
 
 # ---- backends -------------------------------------------------------------------------------------
@@ -161,27 +161,6 @@ def _shape(a: np.ndarray) -> str:
     return "x".join(str(s) for s in a.shape)
 
 
-def _pil_to_array(im: Image.Image, plane: bool = False) -> np.ndarray:
-    """A PIL image -> its pixels after the EXIF orientation, as stored (8/16-bit ints, bool or float).
-
-    Colour images become HxWx3 (alpha dropped, other modes converted to RGB), gray ones HxW; with
-    ``plane`` (trimaps, masks) colour images give their alpha channel when they have one, else luminance.
-    """
-    im = ImageOps.exif_transpose(im)
-    if im.mode in _GRAY_MODES:
-        a = np.asarray(im)
-        if a.dtype.kind == "i":  # 16-bit files open as mode I (int32)
-            if a.size and (a.min() < 0 or a.max() > 65535):
-                raise ValueError(f"image: integer values {a.min()}..{a.max()} are outside the 16-bit range")
-            a = a.astype(np.uint16)
-        return a
-    if plane:
-        return np.asarray(im.getchannel("A") if im.mode in ("RGBA", "LA", "PA") else im.convert("L"))
-    if im.mode == "LA":
-        return np.asarray(im.convert("L"))
-    return np.asarray(im if im.mode == "RGB" else im.convert("RGB"))
-
-
 def _unit_float(a: np.ndarray, name: str) -> np.ndarray:
     """bool, uint8 (/255), uint16 (/65535) or float in [0,1] -> float32 in [0,1]."""
     if a.dtype == np.bool_:
@@ -216,7 +195,7 @@ def as_image(image: np.ndarray | Image.Image) -> np.ndarray:
         Wrong shape, dtype or value range.
     """
     if isinstance(image, Image.Image):
-        image = _pil_to_array(image)
+        image = image_pixels(upright(image), "image")
     a = np.asarray(image)
     if a.ndim == 3 and a.shape[2] == 4:
         a = a[:, :, :3]
@@ -230,7 +209,7 @@ def as_image(image: np.ndarray | Image.Image) -> np.ndarray:
 
 def _as_plane(plane: np.ndarray | Image.Image, name: str) -> np.ndarray:
     if isinstance(plane, Image.Image):
-        plane = _pil_to_array(plane, plane=True)
+        plane = plane_pixels(upright(plane), name, name)
     a = np.asarray(plane)
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[:, :, 0]

@@ -93,14 +93,16 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
     return h, w
 
 
+#: Pillow modes that hold one gray channel (8-bit, 16-bit, 32-bit int or float, or 1-bit).
+GRAY_MODES = ("1", "L", "I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+
+
 def _open(path: str | os.PathLike) -> Image.Image:
     """Open, fully decode and EXIF-rotate an image; any decoding failure becomes a DatasetError."""
     try:
         with Image.open(path) as im:
             im.load()  # force the full decode now: a truncated file must fail here, by name
-            if _orientation(im) != 1:
-                return ImageOps.exif_transpose(im)
-            return im
+            return upright(im)
     except _DECODE_ERRORS as e:
         raise DatasetError(f"{path}: cannot decode the image ({type(e).__name__}: {e}); the file is "
                            "missing, truncated or not an image, re-export it or remove it") from e
@@ -155,16 +157,26 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     >>> image.shape, image.dtype  # doctest: +SKIP
     ((1080, 1920, 3), dtype('float32'))
     """
-    im = _open(path)
-    if im.mode in ("1", "L", "I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
-        gray = _to_unit_float(np.asarray(im), path)
+    return image_pixels(_open(path), path)
+
+
+def upright(im: Image.Image) -> Image.Image:
+    """``im`` turned as its EXIF orientation says (unchanged when it has none)."""
+    return ImageOps.exif_transpose(im) if _orientation(im) != 1 else im
+
+
+def image_pixels(im: Image.Image, where: str | os.PathLike = "image") -> np.ndarray:
+    """The pixels of a decoded (and upright) PIL image as ``HxWx3 float32`` in [0,1], as :func:`read_image`
+    converts them; ``where`` names the source in error messages."""
+    if im.mode in GRAY_MODES:
+        gray = _to_unit_float(np.asarray(im), where)
         return np.repeat(gray[:, :, None], 3, axis=2)
     if im.mode == "LA":
         im = im.convert("L")
-        return np.repeat(_to_unit_float(np.asarray(im), path)[:, :, None], 3, axis=2)
+        return np.repeat(_to_unit_float(np.asarray(im), where)[:, :, None], 3, axis=2)
     if im.mode != "RGB":
         im = im.convert("RGB")
-    return _to_unit_float(np.asarray(im), path)
+    return _to_unit_float(np.asarray(im), where)
 
 
 def _read_plane(path: str | os.PathLike, what: str) -> np.ndarray:
@@ -174,8 +186,13 @@ def _read_plane(path: str | os.PathLike, what: str) -> np.ndarray:
     channel unless it is fully opaque, in which case the colour channels carry the matte. Colour channels
     must be gray (equal within :data:`GRAY_TOLERANCE` levels), else the file is not a matte.
     """
-    im = _open(path)
-    if im.mode in ("1", "L", "I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+    return plane_pixels(_open(path), path, what)
+
+
+def plane_pixels(im: Image.Image, where: str | os.PathLike, what: str) -> np.ndarray:
+    """The single channel of a decoded (and upright) PIL matte/trimap/mask, as :func:`_read_plane` reads
+    it; ``where`` names the source and ``what`` the kind of plane in error messages."""
+    if im.mode in GRAY_MODES:
         return np.asarray(im)
     if im.mode == "P":
         im = im.convert("RGBA" if "transparency" in im.info else "RGB")
@@ -199,7 +216,7 @@ def _read_plane(path: str | os.PathLike, what: str) -> np.ndarray:
     if spread <= GRAY_TOLERANCE:
         return np.round(c.mean(axis=2)).astype(np.uint8)
     kind = "RGBA file with a fully opaque alpha channel and" if im.mode == "RGBA" else "RGB file with"
-    raise DatasetError(f"{path}: not a {what}: a {kind} colour content (channels differ by up to {spread} "
+    raise DatasetError(f"{where}: not a {what}: a {kind} colour content (channels differ by up to {spread} "
                        f"levels). Save the {what} as a single-channel grayscale image (or as the alpha "
                        "channel of an RGBA file)")
 
