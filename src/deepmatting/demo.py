@@ -108,10 +108,9 @@ def run_demo(
     print("[3/4] evaluating the best checkpoint on the held-out set")
     dataset = CustomDataset(heldout_dir)
     model = DeepMatting.from_checkpoint(out / "best.pt")
+    predictor = backend_predictor(TorchBackend(model, device=device))  # evaluation and figures
     results = {
-        "model": evaluate_dataset(
-            backend_predictor(TorchBackend(model, device=device)), dataset, progress=progress, desc="model"
-        )
+        "model": evaluate_dataset(predictor, dataset, progress=progress, desc="model")
     }
     for name in ("trimap", *classical):
         try:
@@ -128,7 +127,6 @@ def run_demo(
     print("[4/4] writing figures")
     fig_dir = out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
-    predictor = backend_predictor(TorchBackend(model, device=device))
     figure_paths = []
     for i in range(min(figures, len(dataset))):
         sample = dataset[i]

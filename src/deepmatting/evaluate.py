@@ -26,10 +26,9 @@ Predictor = Callable[[dict], np.ndarray]
 
 def model_predictor(model, device="auto") -> Predictor:
     """A predictor running ``model`` (a DeepMatting) through the inference path at full resolution."""
-    from .inference import TorchBackend, predict
+    from .inference import TorchBackend
 
-    backend = TorchBackend(model, device=device)
-    return lambda sample: predict(sample["image"], sample["trimap"], backend=backend)
+    return backend_predictor(TorchBackend(model, device=device))
 
 
 def backend_predictor(backend) -> Predictor:

@@ -296,13 +296,11 @@ class Trainer:
     # -- validation --
     def validate(self, val_set: Dataset) -> dict:
         """Full-resolution validation, each rank a share of the images, metrics summed across ranks."""
-        sync_buffers(self.model, self.info)
-        self.model.eval()
+        sync_buffers(self.model, self.info)  # the predictor runs an eval-mode copy of self.model
         indices = list(range(self.info.rank, len(val_set), self.info.world_size))
         result = evaluate_dataset(
             model_predictor(self.model, self.info.device), val_set, indices=indices, progress=False
         )
-        self.model.train()
         sums = all_reduce_sum(
             [result["sums"][k] for k in ("sad", "mse", "grad", "conn")] + [result["count"]], self.info
         )
