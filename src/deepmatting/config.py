@@ -74,22 +74,32 @@ class ModelConfig:
     input : ``"trimap"`` (0 bg, 0.5 unknown, 1 fg) or ``"mask"`` (a coarse mask in [0,1]).
     refine : DIM's refinement stage (``dim-vgg16`` only).
     width : channel multiplier of the light architectures.
-    mean, std : RGB normalisation applied inside the model (preprocessing travels with the weights).
+    mean, std : RGB normalisation applied inside the model (preprocessing travels with the weights);
+        None takes the architecture's (the statistics its pretrained encoder was trained with).
+    pretrained_encoder : start the encoder from ImageNet weights when training starts (architectures that
+        have them; None = whenever the architecture has them). Checkpoints carry every weight, so loading
+        one never reads the ImageNet weights.
     """
 
     arch: str = "light-unet"
     input: str = "trimap"
     refine: bool = False
     width: float = 1.0
-    mean: tuple[float, ...] = (0.485, 0.456, 0.406)
-    std: tuple[float, ...] = (0.229, 0.224, 0.225)
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    pretrained_encoder: bool | None = None
 
     def __post_init__(self) -> None:
         if self.input not in ("trimap", "mask"):
             raise ConfigError(f"ModelConfig.input: {self.input!r}, expected 'trimap' or 'mask'")
         if self.width <= 0:
             raise ConfigError(f"ModelConfig.width: {self.width} must be positive")
-        self.mean, self.std = tuple(self.mean), tuple(self.std)
+        for name in ("mean", "std"):
+            value = getattr(self, name)
+            if value is not None:
+                if len(value) != 3:
+                    raise ConfigError(f"ModelConfig.{name}: {value!r} needs one value per RGB channel")
+                setattr(self, name, tuple(value))
 
 
 @dataclass
@@ -101,6 +111,11 @@ class TrainConfig:
     fly, ``composition_bgs`` backgrounds per foreground). ``synthetic_mix`` adds that many procedural samples
     to a folder's training set. Step counts are derived from the dataset length
     and the batch size at run time, never stored as magic numbers here.
+
+    ``encoder_lr_scale`` multiplies the learning rate of the encoder (below 1 keeps pretrained features).
+    Training trimaps are built after the crop: a band of a width drawn from ``trimap_widths``, with
+    probability ``trimap_blobs`` widened by irregular blobs, or with probability ``trimap_keep`` the trimap
+    from the data's own ``trimaps*/`` folders (see :class:`deepmatting.data.RandomTrimap`).
     """
 
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -125,6 +140,10 @@ class TrainConfig:
     synthetic_val: int = 16
     synthetic_size: int = 320
     val_max_side: int | None = None
+    encoder_lr_scale: float = 1.0
+    trimap_widths: tuple[int, ...] = (3, 25)
+    trimap_blobs: float = 0.25
+    trimap_keep: float = 0.5
     loss_weights: dict = field(default_factory=lambda: {"alpha": 1.0, "composition": 0.5, "laplacian": 0.5})
 
     def to_dict(self) -> dict:

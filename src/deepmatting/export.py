@@ -69,8 +69,8 @@ class PaddedGraph(nn.Module):
     ``DeepMatting.forward`` pads too, but behind a Python ``if`` on the size, which tracing freezes for the
     size it was traced at. Here the pad amounts are always applied and come from the input's shape, so the
     tracer records them as graph operations (``Shape -> Mod -> Pad`` and a ``Slice`` back) and the exported
-    graph is right at every size; inside, the model then sees multiples of ``pad_multiple`` only. Replicate
-    padding the raw inputs equals padding the encoded network input (the encoding is per pixel).
+    graph is right at every size; inside, the model then sees multiples of ``pad_multiple`` only, padded
+    the way ``DeepMatting.forward`` pads them (replicate, before the inputs are encoded).
     """
 
     def __init__(self, model: DeepMatting):

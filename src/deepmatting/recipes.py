@@ -16,9 +16,10 @@ settings. No setting is chosen by looking at the scores.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,38 +30,78 @@ from .config import ModelConfig, TrainConfig
 
 @dataclass
 class Recipe:
-    """Settings of one recipe; ``minutes`` is the training budget of each model."""
+    """Settings of one recipe: the model, and how each of its three models (two folds, final) is trained.
+
+    ``steps`` is the training length of each model, in optimizer steps (the epochs follow from the
+    dataset size); ``minutes``, when set, is a time budget instead. ``synthetic_share`` is the fraction
+    of procedural samples in the training set.
+    """
 
     name: str = "default"
     model: ModelConfig = field(default_factory=ModelConfig)
-    minutes: float = 12.0
+    steps: int | None = None
+    minutes: float | None = 12.0
     crop: int = 320
     batch_size: int = 8
     lr: float = 1e-3
+    encoder_lr_scale: float = 1.0
+    amp: bool = False
     composition_bgs: int = 40
     synthetic_bgs: int = 40
+    synthetic_share: float = 0.5
+    trimap_widths: tuple[int, int] = (3, 25)
+    trimap_blobs: float = 0.0
+    trimap_keep: float = 0.0
     seed: int = 0
 
-    def train_config(self, data: Path, synthetic_mix: int) -> TrainConfig:
+    def train_config(self, data: Path, n_photos: int) -> TrainConfig:
+        composites = n_photos * self.composition_bgs
+        synthetic = round(composites * self.synthetic_share / (1 - self.synthetic_share))
+        epochs = 10_000
+        if self.steps is not None:
+            epochs = math.ceil(self.steps / ((composites + synthetic) // self.batch_size))
         return TrainConfig(
             model=self.model,
             data=str(data),
-            epochs=10_000,
+            epochs=epochs,
             batch_size=self.batch_size,
             lr=self.lr,
+            encoder_lr_scale=self.encoder_lr_scale,
+            amp=self.amp,
             crop=self.crop,
             workers=1,
             seed=self.seed,
             max_minutes=self.minutes,
             checkpoint_every=100,
+            val_every=epochs,  # the validation set is synthetic: the recipe scores real photos afterwards
             composition_bgs=self.composition_bgs,
-            synthetic_mix=synthetic_mix,
+            synthetic_mix=synthetic,
             synthetic_val=8,
             synthetic_size=self.crop,
+            trimap_widths=self.trimap_widths,
+            trimap_blobs=self.trimap_blobs,
+            trimap_keep=self.trimap_keep,
         )
 
 
-RECIPES = {"default": Recipe()}
+RECIPES = {
+    "light": Recipe(name="light"),
+    # EfficientNet-Lite0 from ImageNet weights, trained on real composites with wide, irregular and real
+    # (hand-drawn) trimaps; bf16 autocast and channels_last (2.9x faster steps than fp32 on 2 CPU cores)
+    "effnet": Recipe(
+        name="effnet",
+        model=ModelConfig(arch="effnet-lite0"),
+        steps=4000,
+        minutes=None,
+        lr=5e-4,
+        encoder_lr_scale=0.2,
+        amp=True,
+        synthetic_share=0.25,
+        trimap_widths=(3, 30),
+        trimap_blobs=0.4,
+        trimap_keep=0.3,
+    ),
+}
 
 
 def photo_names(photos: Path) -> list[str]:
@@ -82,9 +123,13 @@ def prepare_composition_folder(
     from .data import read_alpha, read_image, synthesize
     from .foreground import estimate_foreground
 
+    done = out / "complete"
+    if done.exists() and done.read_text() == json.dumps([names, n_synthetic_bgs, seed]):
+        return out  # written by an earlier, interrupted run of the recipe
     if out.exists():
         shutil.rmtree(out)
-    for sub in ("fg", "alphas", "bg"):
+    trimap_sets = [d for d in ("trimaps", "trimaps_alt") if (photos / d).is_dir()]
+    for sub in ("fg", "alphas", "bg", *trimap_sets):
         (out / sub).mkdir(parents=True)
     for name in names:
         image_path = next((photos / "images").glob(f"{name}.*"))
@@ -93,10 +138,14 @@ def prepare_composition_folder(
         Image.fromarray(np.round(fg * 255).astype(np.uint8)).save(out / "fg" / f"{name}.png")
         Image.fromarray(np.round(alpha * 255).astype(np.uint8)).save(out / "alphas" / f"{name}.png")
         shutil.copy(image_path, out / "bg" / f"photo_{name}{image_path.suffix}")
+        for sub in trimap_sets:  # the photo's hand-drawn trimaps, kept with probability trimap_keep
+            trimap = next((photos / sub).glob(f"{name}.*"))
+            shutil.copy(trimap, out / sub / f"{name}{trimap.suffix}")
     rng = np.random.default_rng([seed, 77])
     for i in range(n_synthetic_bgs):
         bg = synthesize(rng, (600, 800))["bg"]
         Image.fromarray(np.round(bg * 255).astype(np.uint8)).save(out / "bg" / f"synthetic_{i:03d}.png")
+    done.write_text(json.dumps([names, n_synthetic_bgs, seed]))
     return out
 
 
@@ -127,8 +176,9 @@ class PhotoSet:
 def run_recipe(
     photos: str | Path,
     out: str | Path = "runs/pretrained",
-    recipe: str | Recipe = "default",
+    recipe: str | Recipe = "effnet",
     *,
+    steps: int | None = None,
     minutes: float | None = None,
     baselines: tuple[str, ...] = ("trimap", "closed-form", "knn"),
     install_to: str | Path | None = None,
@@ -146,8 +196,8 @@ def run_recipe(
 
     photos, out = Path(photos), Path(out)
     rec = RECIPES[recipe] if isinstance(recipe, str) else recipe
-    if minutes is not None:
-        rec = Recipe(**{**rec.__dict__, "minutes": minutes})
+    if steps is not None or minutes is not None:  # one budget replaces the recipe's
+        rec = replace(rec, steps=steps, minutes=minutes)
     names = photo_names(photos)
     fold_names = folds(names)
     started = time.monotonic()
@@ -163,11 +213,12 @@ def run_recipe(
         data = prepare_composition_folder(
             photos, train_names, out / tag / "data", rec.synthetic_bgs, rec.seed
         )
-        mix = len(train_names) * rec.composition_bgs
         t0 = time.monotonic()
-        train(rec.train_config(data, synthetic_mix=mix), out / tag, progress=progress)
+        summary = train(rec.train_config(data, len(train_names)), out / tag, resume=True, progress=progress)
         report["train_seconds"][tag] = round(time.monotonic() - t0, 1)
-        return out / tag / "best.pt"
+        report.setdefault("train_steps", {})[tag] = summary["steps"]
+        # the last model, not the best on the synthetic validation set (which says little about photos)
+        return out / tag / "last.pt"
 
     checkpoints = [train_on(fold_names[1], "fold_a"), train_on(fold_names[0], "fold_b")]
     for trimaps in ("trimaps", "trimaps_alt"):

@@ -15,6 +15,7 @@ import os
 import random
 import time
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -57,20 +58,37 @@ def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset, str]:
         train_transforms,
     )
 
+    def transforms(crop_sizes=None):
+        return train_transforms(
+            cfg.crop,
+            crop_sizes=crop_sizes,
+            trimap_width_range=tuple(cfg.trimap_widths),
+            trimap_blob_p=cfg.trimap_blobs,
+            trimap_keep_p=cfg.trimap_keep,
+        )
+
     if cfg.data is None:
         # generated at the crop size; the transforms add flips, colour jitter and a new trimap every epoch
-        augment = train_transforms(cfg.crop, crop_sizes=(cfg.crop,))
+        augment = transforms(crop_sizes=(cfg.crop,))
         train = SyntheticMattingDataset(cfg.synthetic_train, size=cfg.crop, seed=cfg.seed, transform=augment)
         val = SyntheticMattingDataset(cfg.synthetic_val, size=cfg.synthetic_size, seed=cfg.seed + 10_000)
         return train, val, f"built-in synthetic data ({cfg.synthetic_train} train, {cfg.synthetic_val} val)"
     root = Path(cfg.data)
-    augment = train_transforms(cfg.crop)
+    augment = transforms()
     if (root / "fg").is_dir() and (root / "bg").is_dir():
         alpha_dir = root / "alphas" if (root / "alphas").is_dir() else root / "alpha"
+        trimap_dirs = sorted(d for d in root.iterdir() if d.is_dir() and d.name.startswith("trimaps"))
         train = CompositionDataset(
-            root / "fg", alpha_dir, root / "bg", n_bg=cfg.composition_bgs, transform=augment, seed=cfg.seed
+            root / "fg",
+            alpha_dir,
+            root / "bg",
+            n_bg=cfg.composition_bgs,
+            transform=augment,
+            seed=cfg.seed,
+            trimap_dirs=trimap_dirs,
         )
-        note = f"{root} (composition layout: {len(train)} composites)"
+        note = f"{root} (composition layout: {len(train)} composites"
+        note += f", trimaps from {', '.join(d.name for d in trimap_dirs)})" if trimap_dirs else ")"
     else:
         train = CustomDataset(root, transform=augment, seed=cfg.seed)
         note = f"{root} ({len(train)} images)"
@@ -79,7 +97,7 @@ def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset, str]:
             cfg.synthetic_mix,
             size=cfg.crop,
             seed=cfg.seed,
-            transform=train_transforms(cfg.crop, crop_sizes=(cfg.crop,)),
+            transform=transforms(crop_sizes=(cfg.crop,)),
         )
         train = MixedDataset([train, synthetic])
         note += f" + {cfg.synthetic_mix} synthetic samples"
@@ -181,6 +199,8 @@ class Trainer:
         self.last_path, self.best_path = self.out / "last.pt", self.out / "best.pt"
         torch.manual_seed(cfg.seed)
         self.model = DeepMatting(config=cfg.model).to(info.device, memory_format=torch.channels_last)
+        # the model's config has the architecture's defaults filled in: save that one, compare with that one
+        self.cfg = cfg = replace(cfg, model=self.model.config)
         self.ddp = (
             DistributedDataParallel(
                 self.model, device_ids=[info.device] if info.device.type == "cuda" else None
@@ -188,7 +208,13 @@ class Trainer:
             if info.distributed
             else self.model
         )
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        encoder = list(self.model.encoder.parameters())
+        encoder_ids = {id(p) for p in encoder}
+        groups = [
+            {"params": encoder, "lr_scale": cfg.encoder_lr_scale},
+            {"params": [p for p in self.model.parameters() if id(p) not in encoder_ids], "lr_scale": 1.0},
+        ]
+        self.optimizer = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.loss_fn = MattingLoss(cfg.loss_weights)
         self.amp = cfg.amp
         self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and info.device.type == "cuda")
@@ -257,7 +283,7 @@ class Trainer:
         warmup = min(WARMUP_STEPS, max(1, total_steps // 20))
         lr = self.cfg.lr * lr_factor(progress, self.step, warmup)
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group["lr_scale"]
         return lr
 
     def autocast(self):
@@ -335,11 +361,18 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, pr
 def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, info: DistInfo) -> dict:
     start_time = time.monotonic()
     trainer = Trainer(cfg, out, info, progress)
-    if resume:
-        if trainer.last_path.exists():
-            trainer.load(trainer.last_path)
-        elif info.is_main:
+    cfg = trainer.cfg  # with the model's resolved config
+    resumed = resume and trainer.last_path.exists()
+    if resumed:
+        trainer.load(trainer.last_path)
+    else:
+        if resume and info.is_main:
             print(f"--resume: no {trainer.last_path} yet, starting a new run")
+        try:
+            if trainer.model.init_pretrained_encoder() and info.is_main:
+                print("the encoder starts from its ImageNet weights")
+        except ImportError as e:
+            raise TrainingError(str(e)) from e
     train_set, val_set, note = build_datasets(cfg)
     log = RunLog(out, cfg.to_dict()) if info.is_main else None
     if log is not None and resume:
@@ -361,8 +394,8 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, info: Dist
     stopped_on_budget = False
     validated_at = None
 
-    def out_of_time() -> bool:
-        return budget is not None and (time.monotonic() - start_time) >= budget
+    def out_of_time() -> bool:  # the budget counts the training time of every session of this run
+        return budget is not None and session_start_elapsed + (time.monotonic() - start_time) >= budget
 
     while trainer.epoch < cfg.epochs and not stopped_on_budget:
         epoch = trainer.epoch
@@ -405,7 +438,7 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, info: Dist
         record = {
             "epoch": trainer.epoch,
             "step": trainer.step,
-            "lr": trainer.optimizer.param_groups[0]["lr"],
+            "lr": trainer.optimizer.param_groups[-1]["lr"],  # the decoder: the base rate
             "train_loss": float(np.mean(losses)) if losses else None,
             "elapsed_s": round(trainer.elapsed, 1),
         }

@@ -135,6 +135,18 @@ class _SeededDataset(torch.utils.data.Dataset):
     def _finish(self, sample: dict, rng: np.random.Generator) -> dict:
         return self.transform(sample, rng) if self.transform is not None else sample
 
+    @property
+    def builds_trimap(self) -> bool:
+        """Whether the dataset must make a trimap from the alpha: not when the transform builds one later."""
+        return not getattr(self.transform, "makes_trimap", False)
+
+    def _generated_trimap(self, alpha: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
+        """The trimap made from ``alpha`` (``trimap_width`` or a width from ``trimap_width_range``), or None
+        when the transform builds it after cropping."""
+        if not self.builds_trimap:
+            return None
+        return make_trimap(alpha, self.trimap_width, width_range=self.trimap_width_range, rng=rng)
+
 
 def _check_decoded(image: np.ndarray, plane: np.ndarray, image_path: Path, plane_path: Path,
                    what: str) -> None:
@@ -237,7 +249,7 @@ class CustomDataset(_SeededDataset):
             trimap = read_trimap(trimap_path)
             _check_decoded(image, trimap, image_path, trimap_path, "trimap")
         else:
-            trimap = make_trimap(alpha, self.trimap_width, width_range=self.trimap_width_range, rng=rng)
+            trimap = self._generated_trimap(alpha, rng)
         return {"image": image, "alpha": alpha, "trimap": trimap, "name": image_path.stem}
 
     def __getitem__(self, i: int) -> dict:
@@ -291,6 +303,10 @@ class CompositionDataset(_SeededDataset):
     the :class:`~deepmatting.data.transforms.Composite` transform; the sample keeps ``fg`` and ``bg`` for
     the composition loss.
 
+    Trimaps are made from the alpha (after the crop when the transform builds them), or read from
+    ``trimap_dirs``: folders of trimaps drawn for the foregrounds (by hand, say), paired by file name; with
+    several folders, each sample reads one of them at random.
+
     Parameters
     ----------
     fg_dir, alpha_dir, bg_dir : str or os.PathLike
@@ -299,6 +315,7 @@ class CompositionDataset(_SeededDataset):
     seed : int, default 0
     trimap_width : int, default 10
     trimap_width_range : (int, int), optional
+    trimap_dirs : sequence of path, optional
 
     Raises
     ------
@@ -309,7 +326,8 @@ class CompositionDataset(_SeededDataset):
 
     def __init__(self, fg_dir: str | os.PathLike, alpha_dir: str | os.PathLike, bg_dir: str | os.PathLike,
                  n_bg: int = 1, transform: Transform | None = None, seed: int = 0, trimap_width: int = 10,
-                 trimap_width_range: tuple[int, int] | None = None):
+                 trimap_width_range: tuple[int, int] | None = None,
+                 trimap_dirs: Sequence[str | os.PathLike] = ()):
         super().__init__(transform, seed)
         if n_bg < 1:
             raise ValueError(f"n_bg must be >= 1, got {n_bg}")
@@ -325,6 +343,14 @@ class CompositionDataset(_SeededDataset):
         problems = _match(fgs, alphas, self.fg_dir, self.alpha_dir, "foreground", "alpha")
         self.items = [(fgs[k], alphas[k]) for k in sorted(fgs.keys() & alphas.keys())]
         problems += list(_check_sizes(self.items, "alpha").values())
+        self.trimap_sets: list[list[Path]] = []
+        for folder in map(Path, trimap_dirs):
+            trimaps = list_images(folder, "trimaps")
+            problems += _match(fgs, trimaps, self.fg_dir, folder, "foreground", "trimap")
+            paths = [trimaps.get(fg.stem) for fg, _ in self.items]
+            problems += list(_check_sizes([(fg, t) for (fg, _), t in zip(self.items, paths, strict=True)],
+                                          "trimap").values())
+            self.trimap_sets.append(paths)
         _raise_problems(self.fg_dir.parent, problems)
         self.backgrounds = [bgs[k] for k in sorted(bgs)]
         order_rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(0xB6,)))
@@ -346,7 +372,12 @@ class CompositionDataset(_SeededDataset):
         alpha = read_alpha(alpha_path)
         _check_decoded(fg, alpha, fg_path, alpha_path, "alpha")
         bg = cover_crop(read_image(bg_path), fg.shape[:2], rng)
-        trimap = make_trimap(alpha, self.trimap_width, width_range=self.trimap_width_range, rng=rng)
+        if self.trimap_sets:
+            trimap_path = self.trimap_sets[int(rng.integers(len(self.trimap_sets)))][i // self.n_bg]
+            trimap = read_trimap(trimap_path)
+            _check_decoded(fg, trimap, fg_path, trimap_path, "trimap")
+        else:
+            trimap = self._generated_trimap(alpha, rng)
         sample = {"fg": fg, "bg": bg, "alpha": alpha, "trimap": trimap,
                   "name": f"{fg_path.stem}+{bg_path.stem}"}
         return self._finish(Composite()(sample, rng), rng)

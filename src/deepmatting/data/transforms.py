@@ -171,6 +171,11 @@ class Compose:
             sample = t(sample, rng)
         return sample
 
+    @property
+    def makes_trimap(self) -> bool:
+        """Whether the pipeline builds the trimap itself (so a dataset need not build one first)."""
+        return any(isinstance(t, RandomTrimap) for t in self.transforms)
+
     def __repr__(self) -> str:
         inner = ",\n".join(f"    {t!r}" for t in self.transforms)
         return f"{type(self).__name__}([\n{inner}\n])"
@@ -180,8 +185,10 @@ class RandomCropAroundUnknown:
     """Square crop centred on a random unknown trimap pixel, resized to ``out_size`` (Deep Image Matting).
 
     A crop side is drawn from those of ``sizes`` that fit inside the image (from the smallest size when
-    none fits); the window is centred on a random pixel with trimap == 128 (a random pixel when there is
-    none), shifted to lie inside the image, and reflect-padded where the image is smaller than the crop.
+    none fits); the window is centred on a random pixel with trimap == 128 (without a trimap: a pixel of
+    fractional alpha, or of a hard mask's edge; a random pixel when there is none), shifted to lie inside
+    the image, and reflect-padded where the image is smaller than the crop. Sampling without a trimap lets
+    the trimap be built after the crop, on far fewer pixels (see :class:`RandomTrimap`).
     The crop is then resized to ``out_size`` (bilinear; nearest for the trimap), so larger crop sizes act
     as a random zoom-out.
 
@@ -201,7 +208,7 @@ class RandomCropAroundUnknown:
         H, W = _size(sample)
         fitting = [s for s in self.sizes if s <= min(H, W)] or [min(self.sizes)]
         c = fitting[int(rng.integers(len(fitting)))]
-        unknown = np.flatnonzero(sample["trimap"] == TRIMAP_UNKNOWN)
+        unknown = _unknown_positions(sample)
         if unknown.size:
             cy, cx = divmod(int(unknown[rng.integers(unknown.size)]), W)
         else:
@@ -213,6 +220,21 @@ class RandomCropAroundUnknown:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(sizes={self.sizes}, out_size={self.out_size})"
+
+
+def _unknown_positions(sample: dict) -> np.ndarray:
+    """Flat indices of the pixels a crop may centre on: trimap == 128, else the alpha's transition."""
+    if sample.get("trimap") is not None:
+        return np.flatnonzero(sample["trimap"] == TRIMAP_UNKNOWN)
+    alpha = sample["alpha"]
+    positions = np.flatnonzero((alpha > 1e-3) & (alpha < 1 - 1e-3))
+    if positions.size == 0:  # a hard mask: its edge pixels
+        hard = alpha >= 0.5
+        edge = np.zeros_like(hard)
+        edge[:, 1:] |= hard[:, 1:] != hard[:, :-1]
+        edge[1:] |= hard[1:] != hard[:-1]
+        positions = np.flatnonzero(edge)
+    return positions
 
 
 class RandomScale:
@@ -331,24 +353,67 @@ class ColorJitter:
 
 
 class RandomTrimap:
-    """Regenerate the trimap from the alpha with a random band width (training).
+    """Build the trimap of a training sample: a random band, wide irregular regions, or the user's own.
+
+    Real users' trimaps are wider and less regular than an eroded band: hand-drawn strokes leave large
+    unknown areas of pure background or foreground next to the edge. So, per sample:
+
+    - with probability ``keep_p``, a trimap the sample already has (read from a file) is kept;
+    - otherwise the trimap is made from the alpha (:func:`make_trimap`) with a band width drawn from
+      ``width_range``, and with probability ``blob_p`` irregular blobs of unknown are added: a smooth random
+      field, thresholded, inside a wider band of a reach drawn from ``blob_reach`` px.
+
+    Run it after the crop: the cost then follows the crop, not the photo.
 
     Parameters
     ----------
     width_range : (int, int), default (3, 25)
         Band width in pixels, drawn uniformly (inclusive); see :func:`make_trimap`.
+    blob_p : float, default 0.0
+        Probability of adding irregular wide unknown regions.
+    blob_reach : (int, int), default (10, 60)
+        How far (px) from the edge the blobs may reach, drawn uniformly per sample.
+    keep_p : float, default 0.0
+        Probability of keeping the sample's own trimap, when it has one.
     """
 
-    def __init__(self, width_range: tuple[int, int] = (3, 25)):
+    def __init__(self, width_range: tuple[int, int] = (3, 25), blob_p: float = 0.0,
+                 blob_reach: tuple[int, int] = (10, 60), keep_p: float = 0.0):
         self.width_range = (int(width_range[0]), int(width_range[1]))
+        self.blob_reach = (int(blob_reach[0]), int(blob_reach[1]))
+        for name, p in (("blob_p", blob_p), ("keep_p", keep_p)):
+            if not 0 <= p <= 1:
+                raise ValueError(f"RandomTrimap: {name} must be a probability in [0, 1], got {p}")
+        self.blob_p, self.keep_p = float(blob_p), float(keep_p)
 
     def __call__(self, sample: dict, rng: np.random.Generator) -> dict:
+        keep = rng.random() < self.keep_p
+        blobs = rng.random() < self.blob_p
+        if keep and sample.get("trimap") is not None:
+            return dict(sample)
         out = dict(sample)
-        out["trimap"] = make_trimap(sample["alpha"], width_range=self.width_range, rng=rng)
+        trimap = make_trimap(sample["alpha"], width_range=self.width_range, rng=rng)
+        if blobs:
+            reach = int(rng.integers(self.blob_reach[0], self.blob_reach[1] + 1))
+            wide = make_trimap(sample["alpha"], width=min(reach, 254)) == TRIMAP_UNKNOWN
+            trimap[wide & _smooth_blobs(trimap.shape, rng)] = TRIMAP_UNKNOWN
+        out["trimap"] = trimap
         return out
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(width_range={self.width_range})"
+        return (f"{type(self).__name__}(width_range={self.width_range}, blob_p={self.blob_p}, "
+                f"blob_reach={self.blob_reach}, keep_p={self.keep_p})")
+
+
+def _smooth_blobs(shape: tuple[int, int], rng: np.random.Generator, cell: int = 24) -> np.ndarray:
+    """A random ``HxW`` bool mask of smooth blobs: coarse uniform noise, upsampled bilinearly, thresholded.
+
+    About 25-60% of the pixels are set (the threshold is drawn too); ``cell`` is the blobs' scale in px.
+    """
+    h, w = shape
+    coarse = rng.random((h // cell + 2, w // cell + 2)).astype(np.float32)
+    field = resize_array(coarse, (h, w))
+    return field > rng.uniform(0.4, 0.75)
 
 
 class Composite:
@@ -406,8 +471,9 @@ class PadToMultiple:
 # --------------------------------------------------------------------------------------------------
 
 def train_transforms(crop_size: int = 320, *, crop_sizes: Sequence[int] | None = None,
-                     trimap_width_range: tuple[int, int] | None = (3, 25), flip: bool = True,
-                     color_jitter: bool = True, scale_range: tuple[float, float] | None = None) -> Compose:
+                     trimap_width_range: tuple[int, int] | None = (3, 25), trimap_blob_p: float = 0.0,
+                     trimap_keep_p: float = 0.0, flip: bool = True, color_jitter: bool = True,
+                     scale_range: tuple[float, float] | None = None) -> Compose:
     """The training pipeline: [scale], crop around the unknown band, flip, colour jitter, random trimap.
 
     Parameters
@@ -418,7 +484,11 @@ def train_transforms(crop_size: int = 320, *, crop_sizes: Sequence[int] | None =
         Window sides to crop before resizing to ``crop_size``; default ``crop_size * (1, 1.5, 2)``
         (320, 480, 640 for 320, as in Deep Image Matting).
     trimap_width_range : (int, int) or None, default (3, 25)
-        Regenerate the trimap from the alpha with a random width; None keeps the dataset's trimap.
+        Build the trimap from the alpha, after the crop, with a random width (see :class:`RandomTrimap`);
+        None keeps the dataset's trimap.
+    trimap_blob_p, trimap_keep_p : float, default 0.0
+        :class:`RandomTrimap`'s probabilities of wide irregular unknown regions and of keeping a trimap the
+        sample has from a file.
     flip, color_jitter : bool
     scale_range : (float, float), optional
         Resize the whole sample first (costly on large images; off by default).
@@ -426,6 +496,7 @@ def train_transforms(crop_size: int = 320, *, crop_sizes: Sequence[int] | None =
     Returns
     -------
     Compose
+        With ``makes_trimap`` True when it builds the trimap (datasets then skip building one).
     """
     if crop_sizes is None:
         crop_sizes = (crop_size, round(crop_size * 1.5), crop_size * 2)
@@ -438,7 +509,7 @@ def train_transforms(crop_size: int = 320, *, crop_sizes: Sequence[int] | None =
     if color_jitter:
         steps.append(ColorJitter())
     if trimap_width_range is not None:
-        steps.append(RandomTrimap(trimap_width_range))
+        steps.append(RandomTrimap(trimap_width_range, blob_p=trimap_blob_p, keep_p=trimap_keep_p))
     return Compose(steps)
 
 

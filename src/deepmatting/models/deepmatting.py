@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import torch
 import torch.nn.functional as F
@@ -12,6 +12,7 @@ from torch import nn
 from .. import __version__
 from ..checkpoint import CheckpointError, atomic_save, load_checkpoint
 from ..config import ConfigError, ModelConfig, from_dict
+from .known_colors import known_colors
 from .registry import DEFAULT_ARCH, get_architecture, input_channels
 
 
@@ -37,14 +38,36 @@ class DeepMatting(nn.Module):
 
     def __init__(self, arch: str = DEFAULT_ARCH, config: ModelConfig | None = None, **overrides):
         super().__init__()
-        self.config = config if config is not None else ModelConfig(arch=arch, **overrides)
-        spec = get_architecture(self.config.arch)
+        config = config if config is not None else ModelConfig(arch=arch, **overrides)
+        spec = get_architecture(config.arch)
+        self.config = replace(  # the architecture's defaults made explicit, so checkpoints are self-contained
+            config,
+            mean=config.mean or spec.mean,
+            std=config.std or spec.std,
+            pretrained_encoder=(
+                spec.load_pretrained is not None
+                if config.pretrained_encoder is None
+                else config.pretrained_encoder and spec.load_pretrained is not None
+            ),
+        )
+        self._load_pretrained = spec.load_pretrained
         self.trimap_encoding = "raw" if self.config.input == "mask" else spec.trimap_encoding
         self.pad_multiple = spec.pad_multiple
         self.in_channels = input_channels(spec, self.config)
         self.encoder, self.decoder = spec.build(self.config, self.in_channels)
         self.register_buffer("mean", torch.tensor(self.config.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(self.config.std).view(1, 3, 1, 1), persistent=False)
+
+    def init_pretrained_encoder(self) -> bool:
+        """Load the encoder's ImageNet weights when ``config.pretrained_encoder`` says so (start of training).
+
+        Returns whether weights were loaded. Raises ``ImportError`` naming the extra to install when the
+        weights' package is missing.
+        """
+        if not self.config.pretrained_encoder or self._load_pretrained is None:
+            return False
+        self._load_pretrained(self.encoder)
+        return True
 
     def encode_inputs(self, image: torch.Tensor, trimap: torch.Tensor) -> torch.Tensor:
         """``Bx3xHxW`` image in [0,1] and ``Bx1xHxW`` trimap -> the network input ``BxCxHxW``."""
@@ -53,7 +76,10 @@ class DeepMatting(nn.Module):
             return torch.cat([x, trimap], dim=1)  # (B, 4, H, W)
         bg = torch.relu(1 - 2 * trimap)  # 1 at 0, 0 from 0.5 up
         fg = torch.relu(2 * trimap - 1)  # 1 at 1, 0 up to 0.5
-        return torch.cat([x, bg, 1 - bg - fg, fg], dim=1)  # (B, 6, H, W)
+        onehot = torch.cat([x, bg, 1 - bg - fg, fg], dim=1)  # (B, 6, H, W)
+        if self.trimap_encoding == "onehot":
+            return onehot
+        return torch.cat([onehot, known_colors(x, bg, fg)], dim=1)  # (B, 12, H, W)
 
     def forward(self, image: torch.Tensor, trimap: torch.Tensor | None = None) -> torch.Tensor:
         """Alpha matte for any H and W.
@@ -77,9 +103,10 @@ class DeepMatting(nn.Module):
         h, w = image.shape[-2:]
         m = self.pad_multiple
         ph, pw = (m - h % m) % m, (m - w % m) % m
-        inputs = self.encode_inputs(image, trimap)
-        if ph or pw:
-            inputs = F.pad(inputs, (0, pw, 0, ph), mode="replicate")  # (B, C, H', W'), multiples of m
+        if ph or pw:  # padded before encoding: the known colours are not per pixel
+            image = F.pad(image, (0, pw, 0, ph), mode="replicate")  # (B, 3, H', W'), multiples of m
+            trimap = F.pad(trimap, (0, pw, 0, ph), mode="replicate")  # (B, 1, H', W')
+        inputs = self.encode_inputs(image, trimap)  # (B, C, H', W')
         logits = self.decoder(self.encoder(inputs), inputs)
         return torch.sigmoid(logits[..., :h, :w])  # (B, 1, H, W)
 

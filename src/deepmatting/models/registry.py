@@ -9,15 +9,24 @@ from torch import nn
 
 from ..config import ConfigError, ModelConfig
 from .dim import UnpoolDecoder, VGG16Encoder
+from .edge import EdgeDecoder
+from .efficientnet import IMAGENET_MEAN, IMAGENET_STD, EfficientNetLite0Encoder, load_imagenet_weights
 from .light import LightDecoder, LightEncoder
+
+#: ImageNet statistics (torchvision's), the normalisation of the architectures without pretrained weights.
+TORCHVISION_MEAN = (0.485, 0.456, 0.406)
+TORCHVISION_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass(frozen=True)
 class Architecture:
     """How one architecture reads its input and builds its parts.
 
-    ``trimap_encoding`` is ``"raw"`` (one channel, 0/0.5/1 — as in DIM) or ``"onehot"`` (three soft channels
-    bg/unknown/fg). ``pad_multiple`` is what H and W are padded to inside the model.
+    ``trimap_encoding`` is ``"raw"`` (one channel, 0/0.5/1 — as in DIM), ``"onehot"`` (three soft channels
+    bg/unknown/fg) or ``"onehot+colors"`` (those, and the nearby known foreground and background colours
+    spread over the unknown region, six channels: see :mod:`deepmatting.models.known_colors`). ``pad_multiple`` is what H and W are padded to inside the model. ``mean``/``std`` are the
+    RGB normalisation the encoder expects. ``load_pretrained(encoder)``, when set, loads the encoder's
+    ImageNet weights (at the start of training only).
     """
 
     name: str
@@ -25,6 +34,9 @@ class Architecture:
     trimap_encoding: str
     pad_multiple: int
     build: Callable[[ModelConfig, int], tuple[nn.Module, nn.Module]]
+    mean: tuple[float, ...] = TORCHVISION_MEAN
+    std: tuple[float, ...] = TORCHVISION_STD
+    load_pretrained: Callable[[nn.Module], None] | None = None
 
 
 def _build_light(cfg: ModelConfig, in_channels: int) -> tuple[nn.Module, nn.Module]:
@@ -35,6 +47,11 @@ def _build_light(cfg: ModelConfig, in_channels: int) -> tuple[nn.Module, nn.Modu
 def _build_dim(cfg: ModelConfig, in_channels: int) -> tuple[nn.Module, nn.Module]:
     encoder = VGG16Encoder(in_channels)
     return encoder, UnpoolDecoder(encoder.channels, in_channels, refine=cfg.refine)
+
+
+def _build_effnet(cfg: ModelConfig, in_channels: int) -> tuple[nn.Module, nn.Module]:
+    encoder = EfficientNetLite0Encoder(in_channels)
+    return encoder, EdgeDecoder(encoder.channels, in_channels)
 
 
 ARCHITECTURES: dict[str, Architecture] = {
@@ -53,6 +70,17 @@ ARCHITECTURES: dict[str, Architecture] = {
             "raw",
             32,
             _build_dim,
+        ),
+        Architecture(
+            "effnet-lite0",
+            "EfficientNet-Lite0 encoder (ImageNet weights) on the image, trimap and known colours, U-Net "
+            "decoder, full-resolution edge refinement",
+            "onehot+colors",
+            32,
+            _build_effnet,
+            mean=IMAGENET_MEAN,
+            std=IMAGENET_STD,
+            load_pretrained=load_imagenet_weights,
         ),
     )
 }
@@ -75,7 +103,7 @@ def input_channels(arch: Architecture, cfg: ModelConfig) -> int:
     """Channels of the network input: RGB plus the trimap (or mask) encoding."""
     if cfg.input == "mask" or arch.trimap_encoding == "raw":
         return 4
-    return 6
+    return 12 if arch.trimap_encoding == "onehot+colors" else 6
 
 
 def build_model(arch: str | ModelConfig = DEFAULT_ARCH) -> tuple[nn.Module, nn.Module]:
