@@ -91,7 +91,7 @@ RECIPES = {
     "effnet": Recipe(
         name="effnet",
         model=ModelConfig(arch="effnet-lite0"),
-        steps=4000,
+        steps=3000,
         minutes=None,
         lr=5e-4,
         encoder_lr_scale=0.2,

@@ -371,14 +371,14 @@ class RandomTrimap:
         Band width in pixels, drawn uniformly (inclusive); see :func:`make_trimap`.
     blob_p : float, default 0.0
         Probability of adding irregular wide unknown regions.
-    blob_reach : (int, int), default (10, 60)
+    blob_reach : (int, int), default (10, 120)
         How far (px) from the edge the blobs may reach, drawn uniformly per sample.
     keep_p : float, default 0.0
         Probability of keeping the sample's own trimap, when it has one.
     """
 
     def __init__(self, width_range: tuple[int, int] = (3, 25), blob_p: float = 0.0,
-                 blob_reach: tuple[int, int] = (10, 60), keep_p: float = 0.0):
+                 blob_reach: tuple[int, int] = (10, 120), keep_p: float = 0.0):
         self.width_range = (int(width_range[0]), int(width_range[1]))
         self.blob_reach = (int(blob_reach[0]), int(blob_reach[1]))
         for name, p in (("blob_p", blob_p), ("keep_p", keep_p)):
