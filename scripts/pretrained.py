@@ -16,7 +16,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from deepmatting.recipes import RECIPES, run_recipe
+from recipe import RECIPES, run_recipe  # scripts/recipe.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,9 +38,8 @@ def main() -> int:
         print(f"no photos at {photos}: the recipe needs the real photos with ground truth", file=sys.stderr)
         return 2
     baselines = tuple(b for b in args.baselines.split(",") if b)
-    report = run_recipe(
-        photos, args.out, args.recipe, steps=args.steps, minutes=args.minutes, baselines=baselines, install_to=args.install
-    )
+    report = run_recipe(photos, args.out, args.recipe, steps=args.steps, minutes=args.minutes,
+                        baselines=baselines, install_to=args.install)
     results = ROOT / "benchmarks" / "results"
     results.mkdir(parents=True, exist_ok=True)
     shutil.copy(Path(args.out) / "report.json", results / "pretrained.json")

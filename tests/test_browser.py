@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from deepmatting import DeepMatting
-from deepmatting.inference import load_backend
+from deepmatting.backends import load_backend
 from deepmatting.serve import make_server
 
 CHROMIUM = "/usr/bin/chromium"

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from deepmatting import DeepMatting, predict
-from deepmatting.inference import default_weights
+from deepmatting.checkpoint import default_weights
 
 
 def test_default_weights_ship_and_load():

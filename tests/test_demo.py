@@ -30,7 +30,8 @@ def test_tiny_demo_writes_everything(tmp_path):
 
 def test_closed_form_baseline_on_a_tiny_composite():
     pytest.importorskip("pymatting")
-    from deepmatting.evaluate import baseline_predictor, evaluate_dataset
+    from deepmatting.evaluate import baseline_predictor
+    from deepmatting.scoring import score_dataset
 
     h, w = 24, 32
     alpha = np.zeros((h, w), np.float32)
@@ -42,7 +43,7 @@ def test_closed_form_baseline_on_a_tiny_composite():
     trimap[:, 18:] = 255
     trimap[:, 12:20] = 128
     sample = {"image": image, "alpha": alpha, "trimap": trimap, "name": "two-colour"}
-    closed = evaluate_dataset(baseline_predictor("closed-form"), [sample], progress=False)
-    floor = evaluate_dataset(baseline_predictor("trimap"), [sample], progress=False)
+    closed = score_dataset(baseline_predictor("closed-form"), [sample], progress=False)
+    floor = score_dataset(baseline_predictor("trimap"), [sample], progress=False)
     # two flat colours: the local linear model is exact, closed-form recovers the alpha almost perfectly
     assert closed["mean"]["sad"] < 0.1 * floor["mean"]["sad"]

@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from deepmatting import DeepMatting
-from deepmatting.evaluate import baseline_predictor, evaluate, evaluate_dataset, format_table
+from deepmatting.evaluate import baseline_predictor, evaluate, format_table
+from deepmatting.scoring import score_dataset
 
 
 def _sample(seed, h=24, w=30):
@@ -24,15 +25,15 @@ def _sample(seed, h=24, w=30):
 
 def test_ground_truth_predictor_scores_zero():
     data = [_sample(0), _sample(1)]
-    result = evaluate_dataset(lambda s: s["alpha"], data, progress=False)
-    assert result["count"] == 2 and [r["name"] for r in result["images"]] == ["s0", "s1"]
+    result = score_dataset(lambda s: s["alpha"], data, progress=False)
+    assert result["accumulator"].count == 2 and [r["name"] for r in result["images"]] == ["s0", "s1"]
     for k in ("sad", "mse", "grad", "conn"):
         assert result["mean"][k] == 0.0
 
 
 def test_trimap_baseline_value_by_hand():
     sample = _sample(0)
-    result = evaluate_dataset(baseline_predictor("trimap"), [sample], progress=False)
+    result = score_dataset(baseline_predictor("trimap"), [sample], progress=False)
     unknown = sample["trimap"] == 128
     expected_sad = np.abs(0.5 - sample["alpha"][unknown]).sum() / 1000
     assert result["mean"]["sad"] == pytest.approx(expected_sad, rel=1e-5)

@@ -494,7 +494,15 @@ def test_accumulator_with_evaluate_all_and_errors():
     other.update({"sad": 1.0})
     with pytest.raises(ValueError, match="cannot merge"):
         acc.merge(other)
+    first = acc.compute()
     acc.update({"sad": 0.0, "mse": math.nan, "grad": 0.0, "conn": 0.0})
-    assert math.isnan(acc.compute()["mse"]) and acc.compute()["sad"] == pytest.approx(0.0045)
+    # the undefined MSE is skipped and counted, not averaged in as 0 or NaN
+    assert acc.compute()["mse"] == first["mse"] and acc.compute()["sad"] == pytest.approx(first["sad"] / 2)
+    assert acc.skipped() == {"sad": 0, "mse": 1, "grad": 0, "conn": 0}
+    restored = MetricAccumulator.from_state(acc.state())
+    assert restored.compute() == acc.compute() and restored.skipped() == acc.skipped()
     acc.reset()
     assert acc.count == 0 and acc.sums == {}
+    only_nan = MetricAccumulator()
+    only_nan.update({"mse": math.nan})
+    assert math.isnan(only_nan.compute()["mse"]) and only_nan.skipped() == {"mse": 1}

@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from deepmatting import DeepMatting
-from deepmatting.inference import load_backend
+from deepmatting.backends import load_backend
 from deepmatting.serve import MAX_PIXELS, make_server, scribbles_to_trimap
 
 H, W = 48, 72
@@ -203,9 +203,11 @@ def test_bad_requests(url):
 
 
 def test_serve_command_without_a_model_says_so(capsys, monkeypatch):
-    import deepmatting.inference as inf
+    from deepmatting.backends import _default_backend
     from deepmatting.cli import main
 
-    monkeypatch.setattr(inf, "default_weights", lambda: None)  # as in a build that ships no model
+    # as in a build that ships no model
+    monkeypatch.setattr("deepmatting.models.deepmatting.default_weights", lambda: None)
+    _default_backend.cache_clear()
     assert main(["serve", "--port", "0"]) == 2
     assert "no default model" in capsys.readouterr().err

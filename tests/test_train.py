@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
+import deepmatting.train as training
 from deepmatting import DeepMatting
 from deepmatting.config import ModelConfig, TrainConfig
-from deepmatting.train import Trainer, TrainingError, batch_metrics, lr_factor, train
+from deepmatting.train import TrainingError, batch_metrics, lr_factor, train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -76,21 +77,22 @@ def test_short_run_reduces_loss_and_writes_everything(tmp_path):
 
 def test_resume_after_interruption_continues_at_the_right_step(tmp_path, monkeypatch):
     cfg = tiny_config(epochs=3, checkpoint_every=2)  # 4 steps per epoch
-    original = Trainer.train_step
+    original = training.set_learning_rate  # called once at the start of every step
     calls = {"n": 0}
 
-    def crash_at_step_7(self, batch, total):
+    def crash_at_step_7(*args):
         calls["n"] += 1
         if calls["n"] == 7:
             raise KeyboardInterrupt("simulated kill")
-        return original(self, batch, total)
+        return original(*args)
 
-    monkeypatch.setattr(Trainer, "train_step", crash_at_step_7)
+    monkeypatch.setattr(training, "set_learning_rate", crash_at_step_7)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path, progress=False)
     ckpt = torch.load(tmp_path / "last.pt", map_location="cpu", weights_only=True)
-    assert (ckpt["epoch"], ckpt["batch_in_epoch"], ckpt["step"]) == (1, 2, 6)  # lost only step 7's work
-    monkeypatch.setattr(Trainer, "train_step", original)
+    state = ckpt["state"]
+    assert (ckpt["epoch"], state["batch_in_epoch"], ckpt["step"]) == (1, 2, 6)  # lost only step 7's work
+    monkeypatch.setattr(training, "set_learning_rate", original)
     resumed = train(cfg, tmp_path, resume=True, progress=False)
     assert resumed["steps"] == 12 and resumed["epochs"] == 3
     # the interrupted-and-resumed run ends exactly where an uninterrupted one does
@@ -112,9 +114,55 @@ def test_non_finite_loss_stops_with_a_clear_message(tmp_path, monkeypatch):
         "deepmatting.train.MattingLoss.forward",
         lambda self, pred, batch: {"total": pred.sum() * float("nan")},
     )
-    with pytest.raises(TrainingError, match="non-finite"):
+    with pytest.raises(TrainingError, match=r"diverged at step 3 .*the loss is nan.*last good checkpoints"):
         train(tiny_config(epochs=2, synthetic_train=8), tmp_path, resume=True, progress=False)
     assert (tmp_path / "last.pt").read_bytes() == before
+
+
+def test_divergence_is_named_and_never_saved(tmp_path):
+    # a huge learning rate: weights blow up; the run must stop with "diverged", never write bad weights
+    with pytest.raises(TrainingError, match="diverged"):
+        train(tiny_config(epochs=3, lr=1e6, checkpoint_every=1), tmp_path, progress=False)
+    for name in ("last.pt", "best.pt"):
+        if (tmp_path / name).exists():
+            ckpt = torch.load(tmp_path / name, map_location="cpu", weights_only=True)
+            assert all(torch.isfinite(t).all() for t in ckpt["model"].values() if t.is_floating_point())
+
+
+def test_divergence_before_any_checkpoint_says_none_exists(tmp_path, monkeypatch):
+    monkeypatch.setattr(
+        "deepmatting.train.MattingLoss.forward",
+        lambda self, pred, batch: {"total": pred.sum() * float("inf")},
+    )
+    with pytest.raises(TrainingError, match="No checkpoint was written yet") as info:
+        train(tiny_config(epochs=1), tmp_path, progress=False)
+    assert "intact" not in str(info.value) and not (tmp_path / "last.pt").exists()
+
+
+def test_full_disk_is_reported_and_the_old_checkpoint_stays(tmp_path, monkeypatch):
+    train(tiny_config(epochs=1, synthetic_train=8), tmp_path, progress=False)
+    before = (tmp_path / "last.pt").read_bytes()
+
+    def no_space(obj, f, *args, **kwargs):
+        f.write(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("deepmatting.checkpoint.torch.save", no_space)
+    with pytest.raises(TrainingError, match=r"no space left on .*previous .* intact"):
+        train(tiny_config(epochs=2, synthetic_train=8), tmp_path, resume=True, progress=False)
+    assert (tmp_path / "last.pt").read_bytes() == before
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_resume_removes_temporaries_of_killed_writes(tmp_path):
+    train(tiny_config(epochs=1, synthetic_train=8), tmp_path, progress=False)
+    stale = [tmp_path / ".last.pt.abc123.tmp", tmp_path / ".best.pt.xyz.tmp"]
+    for p in stale:
+        p.write_bytes(b"half a checkpoint")
+    other = tmp_path / ".unrelated.tmp"
+    other.write_bytes(b"not ours")
+    train(tiny_config(epochs=2, synthetic_train=8), tmp_path, resume=True, progress=False)
+    assert not any(p.exists() for p in stale) and other.exists()
 
 
 def test_resume_refuses_another_architecture(tmp_path):

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import importlib.resources
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
 import torch
+
+#: Where the default weights live inside the package (shipped only by some builds).
+DEFAULT_WEIGHTS = "weights/default.pt"
+
+NO_DEFAULT_MODEL = (
+    "no model given and no default model ships with this version of deepmatting: pass a checkpoint "
+    "(train one with `deepmatting train` or run `make demo`)"
+)
 
 
 class CheckpointError(RuntimeError):
@@ -36,11 +48,24 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.remove(tmp)
+        if isinstance(e, (OSError, RuntimeError)):  # torch.save wraps a failed write in a RuntimeError
+            kept = "the previous file is intact" if path.exists() else "nothing was written"
+            raise CheckpointError(f"cannot write {path}: {_write_failure(e, path.parent)}; {kept}") from e
         raise
     return path
+
+
+def _write_failure(error: BaseException, folder: Path) -> str:
+    """Why a write failed, in words: a full disk is said as such (torch hides ENOSPC in its own error)."""
+    chain = [error]
+    while chain[-1].__cause__ is not None or chain[-1].__context__ is not None:
+        chain.append(chain[-1].__cause__ or chain[-1].__context__)
+    if any(getattr(e, "errno", None) == errno.ENOSPC for e in chain) or shutil.disk_usage(folder).free < 2**20:
+        return f"no space left on the device of {folder}"
+    return f"{type(error).__name__}: {error}"
 
 
 def atomic_save(obj: dict, path: str | os.PathLike) -> Path:
@@ -66,3 +91,11 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
         raise CheckpointError(f"checkpoint {path}: not a deepmatting checkpoint (needs 'model' and 'config')")
     return ckpt
+
+
+def default_weights() -> contextlib.AbstractContextManager[Path] | None:
+    """A context manager giving the path of the packaged default weights, or None when none ship."""
+    resource = importlib.resources.files("deepmatting").joinpath(DEFAULT_WEIGHTS)
+    if not resource.is_file():
+        return None
+    return importlib.resources.as_file(resource)

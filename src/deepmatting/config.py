@@ -112,7 +112,8 @@ class TrainConfig:
     to a folder's training set. Step counts are derived from the dataset length
     and the batch size at run time, never stored as magic numbers here.
 
-    ``encoder_lr_scale`` multiplies the learning rate of the encoder (below 1 keeps pretrained features).
+    ``epochs`` None trains until the time budget ``max_minutes``. ``encoder_lr_scale`` multiplies the
+    learning rate of the encoder (below 1 keeps pretrained features).
     Training trimaps are built after the crop: a band of a width drawn from ``trimap_widths``, with
     probability ``trimap_blobs`` widened by irregular blobs, or with probability ``trimap_keep`` the trimap
     from the data's own ``trimaps*/`` folders (see :class:`deepmatting.data.RandomTrimap`).
@@ -121,7 +122,7 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: str | None = None
     val: str | None = None
-    epochs: int = 1500
+    epochs: int | None = 1500
     batch_size: int = 8
     lr: float = 1e-3
     weight_decay: float = 0.0
@@ -139,7 +140,6 @@ class TrainConfig:
     composition_bgs: int = 4
     synthetic_val: int = 16
     synthetic_size: int = 320
-    val_max_side: int | None = None
     encoder_lr_scale: float = 1.0
     trimap_widths: tuple[int, ...] = (3, 25)
     trimap_blobs: float = 0.25

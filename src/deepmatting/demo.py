@@ -23,7 +23,8 @@ import numpy as np
 from PIL import Image
 
 from .config import ModelConfig, TrainConfig
-from .evaluate import METRIC_NAMES, backend_predictor, baseline_predictor, evaluate_dataset, format_table
+from .evaluate import baseline_predictors, format_table, score_methods
+from .metrics import METRIC_NAMES
 
 DEMO_DEFAULTS = {
     "minutes": 10.0,
@@ -75,9 +76,9 @@ def run_demo(
     about a minute on 2 CPU cores. The held-out set uses another seed than the training set, so the
     scores are on unseen samples.
     """
+    from .backends import load_backend
     from .data import CustomDataset
-    from .inference import TorchBackend
-    from .models import DeepMatting
+    from .inference import sample_predictor
     from .train import train
     from .visualize import side_by_side
 
@@ -88,7 +89,7 @@ def run_demo(
 
     cfg = TrainConfig(
         model=ModelConfig(),
-        epochs=10_000,
+        epochs=None,  # until the time budget
         batch_size=batch_size,
         lr=2e-3,
         crop=crop,
@@ -107,20 +108,13 @@ def run_demo(
 
     print("[3/4] evaluating the best checkpoint on the held-out set")
     dataset = CustomDataset(heldout_dir)
-    model = DeepMatting.from_checkpoint(out / "best.pt")
-    predictor = backend_predictor(TorchBackend(model, device=device))  # evaluation and figures
-    results = {
-        "model": evaluate_dataset(predictor, dataset, progress=progress, desc="model")
-    }
-    for name in ("trimap", *classical):
-        try:
-            results[name] = evaluate_dataset(baseline_predictor(name), dataset, progress=progress, desc=name)
-        except ImportError:
-            print(f"      ({name} baseline skipped: pip install 'deepmatting[baseline]' to add it)")
+    predictor = sample_predictor(load_backend(out / "best.pt", device=device))  # evaluation and figures
+    predictors = {"model": predictor, **baseline_predictors(("trimap", *classical), skip_missing=True)}
+    results = score_methods(predictors, dataset, progress=progress)
     print(format_table(results))
     metrics = {m: {k: r["mean"][k] for k in METRIC_NAMES} for m, r in results.items()}
     for m, r in results.items():
-        metrics[m]["seconds_per_image"] = float(np.mean([row["seconds"] for row in r["images"]]))
+        metrics[m]["seconds_per_image"] = r["seconds"]
     metrics_path = out / "metrics.json"
     metrics_path.write_text(json.dumps(metrics, indent=2))
 

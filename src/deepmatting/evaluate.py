@@ -1,41 +1,26 @@
 """Metric tables over a folder: the model (and optionally a classical baseline) on every image.
 
-``evaluate_dataset`` runs any predictor ``sample -> alpha`` over a dataset and computes the four benchmark
-metrics (SAD, MSE, Grad, Conn on the trimap's unknown region, see ``deepmatting.metrics``); ``evaluate`` is
-what ``deepmatting evaluate`` calls. Baselines: ``trimap`` (unknown = 0.5, the floor any model must beat),
-``closed-form`` and ``knn`` (Levin et al. 2008 and Chen et al. 2013, from the optional ``pymatting`` extra).
+:func:`deepmatting.scoring.score_dataset` runs any predictor ``sample -> alpha`` over a dataset and computes
+the four benchmark metrics (SAD, MSE, Grad, Conn on the trimap's unknown region); ``evaluate`` is what
+``deepmatting evaluate`` calls, :func:`format_table` prints results side by side. Baselines: ``trimap``
+(unknown = 0.5, the floor any model must beat), ``closed-form`` and ``knn`` (Levin et al. 2008 and Chen et
+al. 2013, from the optional ``pymatting`` extra).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
+from .metrics import METRIC_NAMES
+from .scoring import Predictor, score_dataset
 from .tensors import TRIMAP_BG, TRIMAP_FG, trimap_to_float
 
-METRIC_NAMES = ("sad", "mse", "grad", "conn")
 BASELINES = ("trimap", "closed-form", "knn")
-Predictor = Callable[[dict], np.ndarray]
-
-
-def model_predictor(model, device="auto") -> Predictor:
-    """A predictor running ``model`` (a DeepMatting) through the inference path at full resolution."""
-    from .inference import TorchBackend
-
-    return backend_predictor(TorchBackend(model, device=device))
-
-
-def backend_predictor(backend) -> Predictor:
-    """A predictor for any inference backend (PyTorch or onnxruntime)."""
-    from .inference import predict
-
-    return lambda sample: predict(sample["image"], sample["trimap"], backend=backend)
 
 
 def _known_exact(alpha: np.ndarray, trimap: np.ndarray) -> np.ndarray:
@@ -65,54 +50,34 @@ def baseline_predictor(name: str) -> Predictor:
     return run
 
 
-def evaluate_dataset(
-    predictor: Predictor,
-    dataset: Sequence[dict],
-    indices: Sequence[int] | None = None,
-    progress: bool = True,
-    save_alphas: str | os.PathLike | None = None,
-    desc: str = "evaluate",
-) -> dict:
-    """Run ``predictor`` on every sample and score it.
+def baseline_predictors(names: Sequence[str], *, skip_missing: bool = False,
+                        printer: Callable[[str], None] = print) -> dict[str, Predictor]:
+    """The predictors of the baselines ``names``, resolved before any work starts.
 
-    Returns
-    -------
-    dict with ``images`` (one ``{"name", "sad", "mse", "grad", "conn", "seconds"}`` per sample), ``mean``
-    (of each metric), ``sums`` and ``count`` (to reduce across processes), and ``sample`` (the first
-    sample's ``alpha`` and ``pred``, for logging).
+    A baseline whose optional dependency is missing raises ``ImportError`` (with the install line), or with
+    ``skip_missing`` is left out with a printed note.
     """
-    from PIL import Image
+    predictors = {}
+    for name in names:
+        try:
+            predictors[name] = baseline_predictor(name)
+        except ImportError as e:
+            if not skip_missing:
+                raise
+            printer(f"({name} baseline skipped: {e})")
+    return predictors
 
-    from .metrics import evaluate_all
 
-    indices = list(range(len(dataset))) if indices is None else list(indices)
-    out_dir = Path(save_alphas) if save_alphas else None
-    if out_dir:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    rows, first = [], None
-    for i in tqdm(indices, desc=desc, disable=not progress, dynamic_ncols=True):
-        sample = dataset[i]
-        start = time.perf_counter()
-        pred = predictor(sample)
-        seconds = time.perf_counter() - start
-        scores = evaluate_all(pred, sample["alpha"], sample["trimap"])
-        rows.append(
-            {
-                "name": sample.get("name", str(i)),
-                **{k: float(scores[k]) for k in METRIC_NAMES},
-                "seconds": seconds,
-            }
-        )
-        if out_dir:
-            Image.fromarray(np.round(np.clip(pred, 0, 1) * 255).astype(np.uint8)).save(
-                out_dir / f"{rows[-1]['name']}.png"
-            )
-        if first is None:
-            first = {"alpha": sample["alpha"], "pred": pred.astype(np.float32)}
-    sums = {k: float(np.nansum([r[k] for r in rows])) for k in METRIC_NAMES}
-    count = len(rows)
-    mean = {k: (sums[k] / count if count else float("nan")) for k in METRIC_NAMES}
-    return {"images": rows, "mean": mean, "sums": sums, "count": count, "sample": first}
+def score_methods(predictors: dict[str, Predictor], dataset: Sequence[dict],
+                  indices: Sequence[int] | None = None, *, progress: bool = True, label: str = "",
+                  save_alphas: str | os.PathLike | None = None) -> dict[str, dict]:
+    """:func:`~deepmatting.scoring.score_dataset` for each named predictor (the model, baselines) on the
+    same samples; ``save_alphas`` applies to the one called ``model``. Returns ``{name: result}``."""
+    return {
+        name: score_dataset(predictor, dataset, indices, progress=progress, desc=f"{name}{label}",
+                            save_alphas=save_alphas if name == "model" else None)
+        for name, predictor in predictors.items()
+    }
 
 
 def format_table(results: dict[str, dict]) -> str:
@@ -132,18 +97,20 @@ def format_table(results: dict[str, dict]) -> str:
         f"{'mean':<14}"
         + "".join(" | " + " ".join(f"{results[m]['mean'][k]:>8.4g}" for k in METRIC_NAMES) for m in methods)
     )
-    secs = (
-        "".join(f" | {np.mean([r['seconds'] for r in results[m]['images']]):>33.3f}s" for m in methods)
-        if names
-        else ""
-    )
+    secs = "".join(f" | {results[m]['seconds']:>33.3f}s" for m in methods) if names else ""
     lines.append(f"{'s / image':<14}{secs}")
+    skipped = {m: {k: n for k, n in results[m]["skipped"].items() if n} for m in methods}
+    for m, counts in skipped.items():
+        if counts:
+            lines.append(f"({m}: " + ", ".join(f"{k.upper()} undefined on {n} image{'s' if n != 1 else ''}"
+                                               for k, n in counts.items()) + ", left out of its mean)")
     return "\n".join(lines)
 
 
 def public_result(result: dict) -> dict:
-    """The JSON-facing part of an ``evaluate_dataset`` result."""
-    return {"mean": result["mean"], "images": result["images"]}
+    """The JSON-facing part of a :func:`~deepmatting.scoring.score_dataset` result."""
+    return {"mean": result["mean"], "seconds": result["seconds"], "skipped": result["skipped"],
+            "images": result["images"]}
 
 
 def evaluate(
@@ -166,21 +133,16 @@ def evaluate(
 
     Returns the JSON-shaped dict ``{"mean": {...}, "images": [...], "trimaps": ..., "baseline": {...}?}``.
     """
+    from .backends import load_backend
     from .data import CustomDataset
-    from .inference import load_backend
+    from .inference import sample_predictor
 
     dataset = CustomDataset(data, trimap_width=trimap_width)
-    trimaps = "given" if (Path(data) / "trimaps").is_dir() else "generated"
-    backend = load_backend(checkpoint=checkpoint, onnx=onnx, device=device)
-    results = {
-        "model": evaluate_dataset(
-            backend_predictor(backend), dataset, progress=progress, desc="model", save_alphas=save_alphas
-        )
-    }
-    if baseline:
-        results[baseline] = evaluate_dataset(
-            baseline_predictor(baseline), dataset, progress=progress, desc=baseline
-        )
+    trimaps = "given" if dataset.trimaps_dir is not None else "generated"
+    baselines = baseline_predictors([baseline] if baseline else [])  # a missing extra fails here, first
+    backend = load_backend(checkpoint, onnx=onnx, device=device)
+    predictors = {"model": sample_predictor(backend), **baselines}
+    results = score_methods(predictors, dataset, progress=progress, save_alphas=save_alphas)
     printer(
         f"{len(dataset)} images in {data}; trimaps {trimaps}"
         + ("" if trimaps == "given" else f" from the ground truth (band {trimap_width} px)")

@@ -1,4 +1,4 @@
-"""ONNX export of a ``DeepMatting`` model, and an onnxruntime backend for ``deepmatting.inference.predict``.
+"""ONNX export of a ``DeepMatting`` model (run it with ``deepmatting.backends.OnnxBackend``).
 
 The exported graph has two inputs and one output, all with dynamic batch, height and width:
 
@@ -9,7 +9,7 @@ The exported graph has two inputs and one output, all with dynamic batch, height
 Everything the model does to its inputs is inside the graph: the RGB normalisation, the trimap encoding,
 and the replicate padding of H and W up to ``pad_multiple`` (computed from the input shape, then cropped
 back), so the ONNX file takes any size on its own. The model's ``pad_multiple``, input kind, architecture and
-config are stored in the ONNX ``metadata_props`` under ``deepmatting.*`` keys; :class:`OnnxBackend` reads
+config are stored in the ONNX ``metadata_props`` under ``deepmatting.*`` keys; ``OnnxBackend`` reads
 them from there.
 
 Both ``onnx`` and ``onnxruntime`` are optional dependencies: ``pip install 'deepmatting[onnx]'``.
@@ -18,7 +18,6 @@ Both ``onnx`` and ``onnxruntime`` are optional dependencies: ``pip install 'deep
 from __future__ import annotations
 
 import contextlib
-import importlib
 import io
 import json
 import os
@@ -27,39 +26,28 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from . import __version__
-from .checkpoint import CheckpointError, atomic_write
+from .backends import (
+    INPUT_NAMES,
+    META_ARCH,
+    META_CONFIG,
+    META_INPUT,
+    META_PAD_MULTIPLE,
+    META_VERSION,
+    OUTPUT_NAME,
+    require_onnx,
+)
+from .checkpoint import atomic_write
 from .models import DeepMatting
-
-INSTALL_HINT = "pip install 'deepmatting[onnx]'"
 
 #: The opset written by default, and the oldest one the graph can be written in (``Range``, ``MaxUnpool``
 #: with an ``output_shape`` input, ``Pad`` with the pads as an input).
 DEFAULT_OPSET = 17
 MIN_OPSET = 11
-
-INPUT_NAMES = ("image", "trimap")
-OUTPUT_NAME = "alpha"
-
-#: ``metadata_props`` keys written by :func:`export_onnx`.
-META_PAD_MULTIPLE = "deepmatting.pad_multiple"
-META_INPUT = "deepmatting.input"
-META_ARCH = "deepmatting.arch"
-META_CONFIG = "deepmatting.config"
-META_VERSION = "deepmatting.version"
-
-
-def _require(module: str):
-    """Import an optional dependency of the ``onnx`` extra, with the install line when it is missing."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as e:
-        raise ImportError(f"ONNX support needs the '{module}' package: {INSTALL_HINT}") from e
 
 
 # ---- export -----------------------------------------------------------------------------------------
@@ -134,22 +122,6 @@ def _exportable_unpool() -> Iterator[None]:
         torch.onnx.unregister_custom_op_symbolic("aten::max_unpool2d", MIN_OPSET)
 
 
-def _load_model(model_or_checkpoint: DeepMatting | str | os.PathLike | None) -> DeepMatting:
-    if isinstance(model_or_checkpoint, DeepMatting):
-        return model_or_checkpoint
-    if model_or_checkpoint is None:
-        from .inference import NO_DEFAULT_MODEL, default_weights
-
-        weights = default_weights()
-        if weights is None:
-            raise CheckpointError(NO_DEFAULT_MODEL)
-        with weights as path:
-            return DeepMatting.from_checkpoint(path)
-    if isinstance(model_or_checkpoint, (str, os.PathLike)):
-        return DeepMatting.from_checkpoint(model_or_checkpoint)
-    raise TypeError(f"expected a DeepMatting or a checkpoint path, got {type(model_or_checkpoint).__name__}")
-
-
 def export_onnx(
     model_or_checkpoint: DeepMatting | str | os.PathLike | None,
     path: str | os.PathLike,
@@ -187,10 +159,11 @@ def export_onnx(
     >>> export_onnx(DeepMatting(), "model.onnx")  # doctest: +SKIP
     PosixPath('model.onnx')
     """
-    onnx = _require("onnx")
+    onnx = require_onnx("onnx")
     if opset < MIN_OPSET:
         raise ValueError(f"opset {opset} is too old: the exported graph needs opset {MIN_OPSET} or newer")
-    model = _load_model(model_or_checkpoint)
+    model = (model_or_checkpoint if isinstance(model_or_checkpoint, DeepMatting)
+             else DeepMatting.pretrained(model_or_checkpoint))
     path = Path(path)
     param = next(model.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
@@ -240,85 +213,3 @@ def export_onnx(
     onnx.checker.check_model(proto)
 
     return atomic_write(path, lambda f: f.write(proto.SerializeToString()))
-
-
-# ---- onnxruntime backend ---------------------------------------------------------------------------------
-def default_providers() -> list[str]:
-    """CUDA when this onnxruntime build has it, then the CPU."""
-    ort = _require("onnxruntime")
-    available = ort.get_available_providers()
-    return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
-
-
-class OnnxBackend:
-    """Run an ONNX file written by :func:`export_onnx` with onnxruntime (a backend for ``predict``).
-
-    Parameters
-    ----------
-    path : path
-        The ``.onnx`` file.
-    providers : list of str, optional
-        onnxruntime execution providers; CUDA (when available) then CPU by default.
-    threads : int, optional
-        Intra-op threads; onnxruntime's default (one per physical core) when None.
-
-    Attributes
-    ----------
-    pad_multiple : int
-        Read from the file's metadata; the graph pads (and crops) itself, so any size is accepted.
-    input : str
-        ``"trimap"`` or ``"mask"``, read from the file's metadata.
-    metadata : dict[str, str]
-        All ``metadata_props`` of the file.
-
-    Raises
-    ------
-    ImportError
-        When onnxruntime is missing (``pip install 'deepmatting[onnx]'``).
-    CheckpointError
-        When the file is missing, is not an ONNX model, or was not written by ``export_onnx``.
-
-    Examples
-    --------
-    >>> backend = OnnxBackend("model.onnx")  # doctest: +SKIP
-    >>> alpha = predict(image, trimap, backend=backend)  # doctest: +SKIP
-    """
-
-    def __init__(
-        self, path: str | os.PathLike, providers: list[str] | None = None, threads: int | None = None
-    ) -> None:
-        ort = _require("onnxruntime")
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise CheckpointError(f"ONNX model {self.path}: no such file (write one: `deepmatting export`)")
-        options = ort.SessionOptions()
-        if threads is not None:
-            options.intra_op_num_threads = int(threads)
-        options.inter_op_num_threads = 1
-        try:
-            self.session = ort.InferenceSession(
-                str(self.path), sess_options=options, providers=providers or default_providers()
-            )
-        except Exception as e:  # noqa: BLE001 - onnxruntime raises its own exception types for a bad file
-            message = f"ONNX model {self.path}: cannot be loaded ({type(e).__name__}: {e})"
-            raise CheckpointError(message) from e
-        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
-        names = tuple(i.name for i in self.session.get_inputs())
-        if names != INPUT_NAMES or META_PAD_MULTIPLE not in self.metadata or META_INPUT not in self.metadata:
-            raise CheckpointError(
-                f"ONNX model {self.path}: not written by `deepmatting export` (inputs {list(names)}, "
-                f"metadata keys {sorted(self.metadata)}); write one with `deepmatting export`"
-            )
-        self.pad_multiple = int(self.metadata[META_PAD_MULTIPLE])
-        self.input = self.metadata[META_INPUT]
-
-    def __call__(self, image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
-        """``Bx3xHxW`` float32 image in [0,1] and ``Bx1xHxW`` float32 trimap -> ``Bx1xHxW`` float32 alpha."""
-        feeds = {
-            "image": np.ascontiguousarray(image, dtype=np.float32),
-            "trimap": np.ascontiguousarray(trimap, dtype=np.float32),
-        }
-        return self.session.run([OUTPUT_NAME], feeds)[0]
-
-    def __repr__(self) -> str:
-        return f"OnnxBackend({str(self.path)!r}, providers={self.session.get_providers()})"

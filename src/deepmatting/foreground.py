@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .inference import as_image
+from .data.pixels import as_image
 
 
 def _resize_nearest(src: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -163,3 +163,41 @@ def cutout(image: np.ndarray, alpha: np.ndarray, fg: np.ndarray | None = None) -
     rgba[..., :3] = np.round(fg * 255)
     rgba[..., 3] = np.round(np.clip(alpha, 0, 1) * 255)
     return rgba
+
+
+def composite_on(image: np.ndarray, alpha: np.ndarray, background: tuple[int, int, int] | str,
+                 fg: np.ndarray | None = None) -> np.ndarray:
+    """The cutout laid over a plain colour: ``fg * alpha + background * (1 - alpha)`` (for JPEG output).
+
+    Parameters
+    ----------
+    image : np.ndarray, HxWx3 float in [0,1] (uint8 accepted)
+    alpha : np.ndarray, HxW float in [0,1]
+    background : (r, g, b) in 0..255, or a colour name or ``#rrggbb`` string (Pillow's colour names)
+    fg : np.ndarray, HxWx3 float in [0,1], optional; estimated when not given
+
+    Returns
+    -------
+    np.ndarray, HxWx3 uint8
+
+    Examples
+    --------
+    >>> image = np.zeros((2, 2, 3), np.float32)
+    >>> composite_on(image, np.zeros((2, 2), np.float32), "white")[0, 0].tolist()
+    [255, 255, 255]
+    """
+    if isinstance(background, str):
+        from PIL import ImageColor
+
+        try:
+            background = ImageColor.getrgb(background)[:3]
+        except ValueError as e:
+            raise ValueError(f"background colour {background!r}: not a colour name or #rrggbb value") from e
+    color = np.asarray(background, np.float32)[:3] / 255
+    image = as_image(image)
+    alpha = np.asarray(alpha, dtype=np.float32)
+    if alpha.shape != image.shape[:2]:
+        raise ValueError(f"alpha must be HxW matching the image {image.shape[:2]}, got shape {alpha.shape}")
+    fg = estimate_foreground(image, alpha) if fg is None else as_image(fg)
+    a = np.clip(alpha, 0, 1)[..., None]
+    return np.round((color + a * (fg - color)) * 255).astype(np.uint8)

@@ -538,22 +538,23 @@ def evaluate_all(pred: np.ndarray, gt: np.ndarray, trimap: np.ndarray | None = N
 class MetricAccumulator:
     """Running means of per-image metric dicts (such as :func:`evaluate_all`'s), mergeable across processes.
 
-    The state is ``sums`` (a dict of float sums, one per metric) and ``count`` (the number of dicts added):
-    sum both over processes (or call :meth:`merge`) and :meth:`compute` gives the global means. A NaN (the
-    MSE of an image without unknown pixels) propagates into its mean, as in MATLAB's ``mean``.
+    Undefined values (NaN: the MSE of an image without unknown pixels) are skipped, not averaged in, and
+    counted: ``compute()`` gives each metric's mean over the images where it is defined, ``skipped()`` how
+    many images each metric left out. The state is ``sums`` and ``counts`` (per metric) and ``count`` (the
+    number of dicts added): sum them over processes (:meth:`state` / :meth:`from_state`, or :meth:`merge`).
 
     Examples
     --------
     >>> acc = MetricAccumulator()
     >>> acc.update({"sad": 1.0, "mse": 0.5})
-    >>> other = MetricAccumulator()
-    >>> other.update({"sad": 3.0, "mse": 0.25})
-    >>> acc.merge(other).compute()
-    {'sad': 2.0, 'mse': 0.375}
+    >>> acc.update({"sad": 3.0, "mse": float("nan")})
+    >>> acc.compute(), acc.skipped()
+    ({'sad': 2.0, 'mse': 0.5}, {'sad': 0, 'mse': 1})
     """
 
     def __init__(self) -> None:
         self.sums: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
         self.count = 0
 
     def update(self, metrics: Mapping[str, float]) -> None:
@@ -563,7 +564,10 @@ class MetricAccumulator:
         if self.count and set(metrics) != set(self.sums):
             raise ValueError(f"metric keys changed: had {sorted(self.sums)}, got {sorted(metrics)}")
         for key, value in metrics.items():
-            self.sums[key] = self.sums.get(key, 0.0) + float(value)
+            value = float(value)
+            defined = not math.isnan(value)
+            self.sums[key] = self.sums.get(key, 0.0) + (value if defined else 0.0)
+            self.counts[key] = self.counts.get(key, 0) + int(defined)
         self.count += 1
 
     def merge(self, other: MetricAccumulator) -> MetricAccumulator:
@@ -572,15 +576,39 @@ class MetricAccumulator:
             raise ValueError(f"cannot merge metrics {sorted(other.sums)} into {sorted(self.sums)}")
         for key, value in other.sums.items():
             self.sums[key] = self.sums.get(key, 0.0) + value
+            self.counts[key] = self.counts.get(key, 0) + other.counts[key]
         self.count += other.count
         return self
 
+    def state(self, keys: tuple[str, ...] = METRIC_NAMES) -> list[float]:
+        """``[sum per key..., count per key..., count]``: sum over processes, then :meth:`from_state`."""
+        return [self.sums.get(k, 0.0) for k in keys] + [float(self.counts.get(k, 0)) for k in keys] + [
+            float(self.count)]
+
+    @classmethod
+    def from_state(cls, values: list[float], keys: tuple[str, ...] = METRIC_NAMES) -> MetricAccumulator:
+        """The accumulator whose :meth:`state` is ``values`` (e.g. summed over processes)."""
+        n = len(keys)
+        if len(values) != 2 * n + 1:
+            raise ValueError(f"a state of {len(keys)} metrics has {2 * n + 1} values, got {len(values)}")
+        acc = cls()
+        if values[-1]:
+            acc.sums = {k: float(values[i]) for i, k in enumerate(keys)}
+            acc.counts = {k: round(values[n + i]) for i, k in enumerate(keys)}
+            acc.count = round(values[-1])
+        return acc
+
     def compute(self) -> dict[str, float]:
-        """The mean of each metric over all updates."""
+        """The mean of each metric over the updates where it is defined (NaN where it never is)."""
         if self.count == 0:
             raise ValueError("MetricAccumulator.compute called before any update")
-        return {key: total / self.count for key, total in self.sums.items()}
+        return {key: (total / self.counts[key] if self.counts[key] else math.nan)
+                for key, total in self.sums.items()}
+
+    def skipped(self) -> dict[str, int]:
+        """How many updates each metric left out because its value was undefined (NaN)."""
+        return {key: self.count - n for key, n in self.counts.items()}
 
     def reset(self) -> None:
         """Forget every update."""
-        self.sums, self.count = {}, 0
+        self.sums, self.counts, self.count = {}, {}, 0

@@ -45,10 +45,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 from PIL import Image
 
+from .backends import META_ARCH, Backend, load_backend
 from .data import DatasetError, SyntheticMattingDataset, image_size, read_alpha, read_image, read_trimap
-from .data.trimap import trimap_from_mask
 from .foreground import cutout, estimate_foreground
-from .inference import Backend, as_mask, default_mask_band, load_backend, predict
+from .inference import mask_to_trimap, predict
 from .tensors import TRIMAP_BG, TRIMAP_FG, TRIMAP_UNKNOWN
 from .visualize import side_by_side
 
@@ -294,8 +294,7 @@ class MattingApp:
                 mask: np.ndarray | None, gt: np.ndarray | None) -> dict:
         """The images sent back: alpha, RGBA cutout, side-by-side figure, and the trimap used (data URLs)."""
         if trimap is None and mask is not None and self.backend.input == "trimap":
-            h, w = alpha.shape
-            trimap = trimap_from_mask(as_mask(mask), default_mask_band(h, w))  # the trimap predict made
+            trimap = mask_to_trimap(mask)  # the trimap predict made
         fg = estimate_foreground(image, alpha)
         figure = side_by_side(image, alpha, gt=gt, trimap=trimap, fg=fg)
         buffer = io.BytesIO()
@@ -324,8 +323,8 @@ def _backend_name(backend: Backend) -> str:
     if config is not None:
         return f"{config.arch} (PyTorch)"
     metadata = getattr(backend, "metadata", None)
-    if isinstance(metadata, dict) and "deepmatting.arch" in metadata:
-        return f"{metadata['deepmatting.arch']} (ONNX)"
+    if isinstance(metadata, dict) and META_ARCH in metadata:
+        return f"{metadata[META_ARCH]} (ONNX)"
     return type(backend).__name__
 
 
@@ -473,7 +472,7 @@ def serve(checkpoint: str | os.PathLike | None = None, host: str = "127.0.0.1", 
     max_pixels : int
         Larger uploads are refused with a message.
     """
-    backend = load_backend(checkpoint=checkpoint, onnx=onnx, device=device)
+    backend = load_backend(checkpoint, onnx=onnx, device=device)
     server = make_server(backend, host, port, max_pixels=max_pixels)
     shown = "127.0.0.1" if host in ("", "0.0.0.0") else host
     url = f"http://{shown}:{server.server_address[1]}/"

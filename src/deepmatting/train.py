@@ -1,10 +1,12 @@
 """The training loop: one process, one GPU with mixed precision, or many processes under ``torchrun``.
 
-``train(config, out_dir)`` runs Adam on the matting loss with per-batch progress (loss, SAD and MSE of the
-batch's unknown region), validates every epoch at full resolution with the four benchmark metrics, keeps
+Read like torchvision's reference scripts: :func:`train` builds the model, the data, the optimizer and a
+small :class:`TrainState`, then alternates :func:`train_one_epoch` and :func:`evaluate` (full-resolution
+validation with the four benchmark metrics, through the scoring path every other command uses). It keeps
 ``best.pt`` (by ``config.best_metric``) and ``last.pt`` (everything needed to resume: model, optimizer,
-schedule, position in the epoch, RNG states, best value, config), both written atomically. A run killed at
-any moment resumes from ``last.pt`` and loses at most ``checkpoint_every`` steps.
+state, RNG states, config), both written atomically and only with finite weights. A run killed at any
+moment resumes from ``last.pt`` and loses at most ``checkpoint_every`` steps; a diverged run stops with a
+message that names the step and leaves the last good checkpoint as it was.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ import math
 import os
 import random
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,22 +28,24 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
-from . import __version__
-from .checkpoint import atomic_save, load_checkpoint
+from .backends import TorchBackend
+from .checkpoint import CheckpointError, atomic_save, load_checkpoint
 from .config import ModelConfig, TrainConfig, from_dict
 from .device import autocast_dtype
 from .distributed import DistInfo, all_reduce_sum, barrier, broadcast_flag, setup, sync_buffers, teardown
-from .evaluate import evaluate_dataset, model_predictor
+from .inference import sample_predictor
 from .losses import MattingLoss, unknown_mask
+from .metrics import METRIC_NAMES, MetricAccumulator
 from .models import DeepMatting
 from .run_log import RunLog
+from .scoring import score_dataset
 from .tensors import collate
 
 WARMUP_STEPS = 100
 
 
 class TrainingError(RuntimeError):
-    """Training cannot go on (a non-finite loss, an incompatible checkpoint to resume from)."""
+    """Training cannot go on (divergence, a full disk, an incompatible checkpoint to resume from)."""
 
 
 # ---- data ------------------------------------------------------------------------------------------
@@ -173,7 +178,21 @@ def lr_factor(progress: float, step: int, warmup_steps: int = WARMUP_STEPS) -> f
     return warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
-# ---- checkpoints ---------------------------------------------------------------------------------------
+
+
+# ---- state and checkpoints -------------------------------------------------------------------------
+@dataclass
+class TrainState:
+    """Where a run is: epochs done, batches done in the current epoch, optimizer steps, training seconds
+    over every session, and the best validation value so far."""
+
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    step: int = 0
+    elapsed: float = 0.0
+    best: dict = field(default_factory=lambda: {"metric": "sad", "value": math.inf, "epoch": None})
+
+
 def _rng_state() -> dict:
     np_state = np.random.get_state()
     return {
@@ -190,150 +209,183 @@ def _set_rng_state(state: dict) -> None:
     np.random.set_state((name, np.asarray(keys, dtype=np.uint32), *rest))
 
 
-class Trainer:
-    """State and steps of one run. ``train()`` below is the function users call."""
+def weights_are_finite(model: torch.nn.Module) -> bool:
+    """True when every parameter and buffer of ``model`` is finite."""
+    return all(bool(torch.isfinite(t).all()) for t in model.state_dict().values() if t.is_floating_point())
 
-    def __init__(self, cfg: TrainConfig, out_dir: str | os.PathLike, info: DistInfo, progress: bool = True):
-        self.cfg, self.info, self.progress = cfg, info, progress and info.is_main
-        self.out = Path(out_dir)
-        self.last_path, self.best_path = self.out / "last.pt", self.out / "best.pt"
-        torch.manual_seed(cfg.seed)
-        self.model = DeepMatting(config=cfg.model).to(info.device, memory_format=torch.channels_last)
-        # the model's config has the architecture's defaults filled in: save that one, compare with that one
-        self.cfg = cfg = replace(cfg, model=self.model.config)
-        self.ddp = (
-            DistributedDataParallel(
-                self.model, device_ids=[info.device] if info.device.type == "cuda" else None
-            )
-            if info.distributed
-            else self.model
+
+def save_checkpoint(path: Path, model: DeepMatting, cfg: TrainConfig, state: TrainState,
+                    optimizer: torch.optim.Optimizer | None = None, scaler=None) -> None:
+    """Write a training checkpoint atomically: ``best.pt`` without ``optimizer``, ``last.pt`` with it.
+
+    Raises
+    ------
+    TrainingError
+        When the weights are not finite (a diverged model is never written), or the file cannot be
+        written (a full disk): the previous file is left as it was.
+    """
+    if not weights_are_finite(model):
+        raise TrainingError(f"training diverged at step {state.step}: the weights are not finite; "
+                            f"{path.name} was not written. {_what_exists(path.parent)} Try a lower --lr.")
+    extra = {"epoch": state.epoch, "step": state.step, "best": dict(state.best), "state": asdict(state)}
+    if optimizer is not None:
+        extra.update(optimizer=optimizer.state_dict(), scaler=scaler.state_dict() if scaler else {},
+                     rng=_rng_state())
+    try:
+        atomic_save(model.checkpoint_dict(config=cfg.to_dict(), **extra), path)
+    except CheckpointError as e:
+        raise TrainingError(str(e)) from e
+
+
+def _what_exists(out: Path) -> str:
+    """A sentence on the checkpoints left in ``out`` (for messages about a stopped run)."""
+    found = [p for p in (out / "last.pt", out / "best.pt") if p.exists()]
+    if not found:
+        return "No checkpoint was written yet."
+    return "The last good checkpoints are intact: " + ", ".join(str(p) for p in found) + "."
+
+
+def remove_stale_temporaries(out: Path) -> list[Path]:
+    """Delete the temporary files that runs killed while writing a checkpoint left in ``out``."""
+    stale = [p for name in ("last.pt", "best.pt") for p in out.glob(f".{name}.*.tmp")]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
+
+
+def resume_from(path: Path, model: DeepMatting, cfg: TrainConfig, optimizer, scaler, device) -> TrainState:
+    """Load ``last.pt`` into the model, optimizer and scaler; returns the saved state (RNGs restored)."""
+    ckpt = load_checkpoint(path, map_location=device)
+    saved = ckpt["config"].get("model", {}) if isinstance(ckpt["config"], dict) else {}
+    if DeepMatting(config=from_dict(ModelConfig, saved)).config != cfg.model:
+        raise TrainingError(
+            f"cannot resume from {path}: it holds a {saved} model, this run asks for {cfg.model}; "
+            "use the same --arch, or a new --out folder"
         )
-        encoder = list(self.model.encoder.parameters())
-        encoder_ids = {id(p) for p in encoder}
-        groups = [
-            {"params": encoder, "lr_scale": cfg.encoder_lr_scale},
-            {"params": [p for p in self.model.parameters() if id(p) not in encoder_ids], "lr_scale": 1.0},
-        ]
-        self.optimizer = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.loss_fn = MattingLoss(cfg.loss_weights)
-        self.amp = cfg.amp
-        self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and info.device.type == "cuda")
-        self.epoch = self.batch_in_epoch = self.step = 0
-        self.elapsed = 0.0  # training seconds over all sessions of this run
-        self.best = {"metric": cfg.best_metric, "value": math.inf, "epoch": None}
+    if "optimizer" not in ckpt:
+        raise TrainingError(f"cannot resume from {path}: it is not a training checkpoint (no optimizer)")
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    scaler.load_state_dict(ckpt.get("scaler", {}))
+    state = TrainState(**ckpt["state"])
+    if state.best.get("value") is None:
+        state.best["value"] = math.inf
+    _set_rng_state(ckpt["rng"])
+    return state
 
-    # -- state --
-    def state(self) -> dict:
-        return {
-            "model": self.model.state_dict(),
-            "config": self.cfg.to_dict(),
-            "version": __version__,
-            "epoch": self.epoch,
-            "batch_in_epoch": self.batch_in_epoch,
-            "step": self.step,
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": {"elapsed": self.elapsed, "warmup_steps": WARMUP_STEPS},
-            "scaler": self.scaler.state_dict(),
-            "best": dict(self.best),
-            "rng": _rng_state(),
-        }
 
-    def save_last(self) -> None:
-        if self.info.is_main:
-            atomic_save(self.state(), self.last_path)
+# ---- one epoch, one validation -------------------------------------------------------------------------
+def make_optimizer(model: DeepMatting, cfg: TrainConfig) -> torch.optim.Adam:
+    """Adam with two parameter groups: the encoder (``lr * encoder_lr_scale``) and everything else."""
+    encoder = list(model.encoder.parameters())
+    encoder_ids = {id(p) for p in encoder}
+    groups = [
+        {"params": encoder, "lr_scale": cfg.encoder_lr_scale},
+        {"params": [p for p in model.parameters() if id(p) not in encoder_ids], "lr_scale": 1.0},
+    ]
+    return torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
-    def save_best(self) -> None:
-        if self.info.is_main:
-            atomic_save(
-                {
-                    "model": self.model.state_dict(),
-                    "config": self.cfg.to_dict(),
-                    "version": __version__,
-                    "epoch": self.epoch,
-                    "step": self.step,
-                    "best": dict(self.best),
-                },
-                self.best_path,
-            )
 
-    def load(self, path: Path) -> None:
-        ckpt = load_checkpoint(path, map_location=self.info.device)
-        saved = ckpt["config"].get("model", {}) if isinstance(ckpt["config"], dict) else {}
-        if from_dict(ModelConfig, saved) != self.cfg.model:
-            raise TrainingError(
-                f"cannot resume from {path}: it holds a {saved} model, this run asks for {self.cfg.model}; "
-                "use the same --arch, or a new --out folder"
-            )
-        if "optimizer" not in ckpt:
-            raise TrainingError(f"cannot resume from {path}: it is not a training checkpoint (no optimizer)")
-        self.model.load_state_dict(ckpt["model"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.scaler.load_state_dict(ckpt.get("scaler", {}))
-        self.epoch, self.batch_in_epoch, self.step = ckpt["epoch"], ckpt["batch_in_epoch"], ckpt["step"]
-        self.elapsed = float(ckpt["scheduler"]["elapsed"])
-        self.best = dict(ckpt["best"])
-        if self.best.get("value") is None:
-            self.best["value"] = math.inf
-        _set_rng_state(ckpt["rng"])
+def set_learning_rate(optimizer: torch.optim.Optimizer, cfg: TrainConfig, state: TrainState,
+                      total_steps: int | None) -> float:
+    """Warm-up then cosine decay over the planned steps or the time budget (whichever ends first)."""
+    budget = (cfg.max_minutes or 0) * 60
+    by_steps = state.step / total_steps if total_steps else 0.0
+    progress = max(by_steps, state.elapsed / budget if budget else 0.0)
+    warmup = min(WARMUP_STEPS, max(1, total_steps // 20)) if total_steps else WARMUP_STEPS
+    lr = cfg.lr * lr_factor(progress, state.step, warmup)
+    for group in optimizer.param_groups:
+        group["lr"] = lr * group["lr_scale"]
+    return lr
 
-    # -- schedule --
-    def set_lr(self, total_steps: int) -> float:
-        budget = (self.cfg.max_minutes or 0) * 60
-        progress = max(self.step / max(1, total_steps), self.elapsed / budget if budget else 0.0)
-        warmup = min(WARMUP_STEPS, max(1, total_steps // 20))
-        lr = self.cfg.lr * lr_factor(progress, self.step, warmup)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr * group["lr_scale"]
-        return lr
 
-    def autocast(self):
-        if not self.amp:
-            return nullcontext()
-        return torch.autocast(self.info.device.type, dtype=autocast_dtype(self.info.device))
+def _autocast(cfg: TrainConfig, device: torch.device):
+    return torch.autocast(device.type, dtype=autocast_dtype(device)) if cfg.amp else nullcontext()
 
-    # -- one step --
-    def train_step(self, batch: dict, total_steps: int) -> tuple[float, float, float, float]:
-        dev = self.info.device
+
+def _diverged(state: TrainState, what: str, out: Path) -> TrainingError:
+    return TrainingError(f"training diverged at step {state.step + 1} (epoch {state.epoch + 1}): {what}; "
+                         f"stopping. {_what_exists(out)} Try a lower --lr or check the training data.")
+
+
+def train_one_epoch(model: torch.nn.Module, loss_fn: MattingLoss, optimizer: torch.optim.Optimizer, scaler,
+                    loader: DataLoader, cfg: TrainConfig, state: TrainState, info: DistInfo,
+                    total_steps: int | None, out: Path, *, progress: bool,
+                    on_step: Callable[[], bool]) -> tuple[list[float], bool]:
+    """Train over ``loader`` (one epoch, or what is left of it); updates ``state`` after every step.
+
+    ``model`` is the module that runs the batches (a DistributedDataParallel wrapper under torchrun).
+    ``on_step()`` is called after each step (checkpoints, the time budget); it returns True to stop.
+
+    Returns
+    -------
+    (losses, stopped) : list of the steps' mean losses over processes, and whether ``on_step`` stopped it.
+
+    Raises
+    ------
+    TrainingError
+        When the predictions or the loss stop being finite (on any process): the step is not taken.
+    """
+    dev = info.device
+    start, elapsed_before = time.monotonic(), state.elapsed
+    desc = f"epoch {state.epoch + 1}" + (f"/{cfg.epochs}" if cfg.epochs else "")
+    bar = tqdm(loader, total=len(loader), desc=desc, disable=not (progress and info.is_main),
+               dynamic_ncols=True)
+    losses = []
+    for batch in bar:
         batch = {k: (v.to(dev, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
         image = batch["image"].contiguous(memory_format=torch.channels_last)
-        lr = self.set_lr(total_steps)
-        with self.autocast():
-            pred = self.ddp(image, batch["trimap"])  # (B, 1, H, W)
-        terms = self.loss_fn(pred.float(), batch)
+        lr = set_learning_rate(optimizer, cfg, state, total_steps)
+        with _autocast(cfg, dev):
+            pred = model(image, batch["trimap"])  # (B, 1, H, W)
+        pred = pred.float()
+        terms = loss_fn(pred, batch)
+        loss = float(terms["total"].detach())
+        problem = None if math.isfinite(loss) else f"the loss is {loss}"
+        if problem is None and not bool(torch.isfinite(pred).all()):
+            problem = "the predictions are not finite"
+        if all_reduce_sum([float(problem is None)], info)[0] < info.world_size:
+            raise _diverged(state, problem or "another process diverged", out)
         sad, mse = batch_metrics(pred, batch["alpha"], batch["trimap"])
-        local = float(terms["total"].detach())
-        finite = 1.0 if math.isfinite(local) else 0.0
-        loss_sum, sad_sum, mse_sum, finite_sum = all_reduce_sum(
-            [local if finite else 0.0, sad, mse, finite], self.info
-        )
-        if finite_sum < self.info.world_size:
-            raise TrainingError(
-                f"the loss became non-finite ({local}) at epoch {self.epoch + 1}, step {self.step + 1}; "
-                f"stopping. The last good checkpoint is intact: {self.last_path}. Try a lower --lr "
-                "or check the training data."
-            )
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(terms["total"]).backward()
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        n = self.info.world_size
-        return loss_sum / n, sad_sum / n, mse_sum / n, lr
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(terms["total"]).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        loss, sad, mse = (v / info.world_size for v in all_reduce_sum([loss, sad, mse], info))
+        state.step += 1
+        state.batch_in_epoch += 1
+        state.elapsed = elapsed_before + (time.monotonic() - start)
+        losses.append(loss)
+        bar.set_postfix(loss=f"{loss:.4f}", sad=f"{sad:.3f}", mse=f"{mse:.4f}", lr=f"{lr:.2e}", refresh=False)
+        if on_step():
+            bar.close()
+            return losses, True
+    bar.close()
+    return losses, False
 
-    # -- validation --
-    def validate(self, val_set: Dataset) -> dict:
-        """Full-resolution validation, each rank a share of the images, metrics summed across ranks."""
-        sync_buffers(self.model, self.info)  # the predictor runs an eval-mode copy of self.model
-        indices = list(range(self.info.rank, len(val_set), self.info.world_size))
-        result = evaluate_dataset(
-            model_predictor(self.model, self.info.device), val_set, indices=indices, progress=False
-        )
-        sums = all_reduce_sum(
-            [result["sums"][k] for k in ("sad", "mse", "grad", "conn")] + [result["count"]], self.info
-        )
-        count = max(1.0, sums[-1])
-        means = {k: sums[i] / count for i, k in enumerate(("sad", "mse", "grad", "conn"))}
-        means["sample"] = result.get("sample")
-        return means
+
+def evaluate(model: DeepMatting, val_set: Dataset, info: DistInfo) -> dict:
+    """Full-resolution validation through the inference path; each process scores a share of the images.
+
+    Returns the means of the four metrics over every process's images (undefined values skipped) and
+    ``sample`` (a first prediction, for the log).
+
+    Raises
+    ------
+    TrainingError
+        When the model's predictions are not finite (a diverged model).
+    """
+    sync_buffers(model, info)  # the backend runs an eval-mode copy of the model
+    indices = list(range(info.rank, len(val_set), info.world_size))
+    try:
+        result = score_dataset(sample_predictor(TorchBackend(model, device=info.device)), val_set, indices,
+                               progress=False)
+    except CheckpointError as e:  # predict refuses non-finite output
+        raise TrainingError(f"training diverged: on the validation set, {e}") from e
+    merged = MetricAccumulator.from_state(all_reduce_sum(result["accumulator"].state(), info))
+    means = merged.compute() if merged.count else {k: math.nan for k in METRIC_NAMES}
+    means["sample"] = result["sample"]
+    return means
 
 
 def weights_digest(model: torch.nn.Module) -> str:
@@ -345,153 +397,153 @@ def weights_digest(model: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
+# ---- the run ----------------------------------------------------------------------------------------------
 def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, progress: bool = True) -> dict:
     """Train a model as ``cfg`` says, writing checkpoints and logs into ``out_dir``.
 
+    ``cfg.epochs`` None trains until the time budget ``cfg.max_minutes`` (one of them is needed).
     Returns a summary dict: epochs and steps done, the best validation value, paths, and whether the run
     stopped on its time budget. Under ``torchrun`` call it in every process; only rank 0 writes files.
     """
+    if cfg.epochs is None and cfg.max_minutes is None:
+        raise TrainingError("give a number of epochs or a time budget (max_minutes): with neither the run "
+                            "would never end")
     info = setup(cfg.device)
     try:
-        return _train(cfg, Path(out_dir), resume, progress, info)
+        return _run(cfg, Path(out_dir), resume, progress, info)
     finally:
         teardown()
 
 
-def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, info: DistInfo) -> dict:
+def _run(cfg: TrainConfig, out: Path, resume: bool, progress: bool, info: DistInfo) -> dict:
     start_time = time.monotonic()
-    trainer = Trainer(cfg, out, info, progress)
-    cfg = trainer.cfg  # with the model's resolved config
-    resumed = resume and trainer.last_path.exists()
-    if resumed:
-        trainer.load(trainer.last_path)
+    torch.manual_seed(cfg.seed)
+    model = DeepMatting(config=cfg.model).to(info.device, memory_format=torch.channels_last)
+    cfg = replace(cfg, model=model.config)  # the architecture's defaults filled in: saved and compared so
+    runner = (DistributedDataParallel(model, device_ids=[info.device] if info.device.type == "cuda" else None)
+              if info.distributed else model)
+    optimizer = make_optimizer(model, cfg)
+    scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and info.device.type == "cuda")
+    loss_fn = MattingLoss(cfg.loss_weights)
+    last_path, best_path = out / "last.pt", out / "best.pt"
+    if info.is_main and resume and remove_stale_temporaries(out):
+        print(f"removed temporary files of an interrupted checkpoint write in {out}")
+    state = TrainState(best={"metric": cfg.best_metric, "value": math.inf, "epoch": None})
+    if resume and last_path.exists():
+        state = resume_from(last_path, model, cfg, optimizer, scaler, info.device)
     else:
         if resume and info.is_main:
-            print(f"--resume: no {trainer.last_path} yet, starting a new run")
+            print(f"--resume: no {last_path} yet, starting a new run")
         try:
-            if trainer.model.init_pretrained_encoder() and info.is_main:
+            if model.init_pretrained_encoder() and info.is_main:
                 print("the encoder starts from its ImageNet weights")
         except ImportError as e:
             raise TrainingError(str(e)) from e
+    model.weights_source = "training"
     train_set, val_set, note = build_datasets(cfg)
     log = RunLog(out, cfg.to_dict()) if info.is_main else None
     if log is not None and resume:
-        log.truncate_after(trainer.epoch)
+        log.truncate_after(state.epoch)
     steps_per_epoch = max(1, len(epoch_indices(train_set, cfg, info, 0)) // cfg.batch_size)
-    total_steps = steps_per_epoch * cfg.epochs
+    total_steps = steps_per_epoch * cfg.epochs if cfg.epochs else None
     if info.is_main:
         where = f"{info.device}" + (f" x {info.world_size} processes" if info.distributed else "")
         print(
-            f"training {cfg.model.arch} ({trainer.model.num_parameters() / 1e6:.2f}M parameters) on {note}\n"
+            f"training {cfg.model.arch} ({model.num_parameters() / 1e6:.2f}M parameters) on {note}\n"
             f"  {steps_per_epoch} steps/epoch of batch {cfg.batch_size} x {info.world_size}, "
-            f"{cfg.epochs} epochs, "
-            f"device {where}, amp {cfg.amp}"
+            + (f"{cfg.epochs} epochs" if cfg.epochs else "epochs until the budget")
+            + f", device {where}, amp {cfg.amp}"
             + (f", budget {cfg.max_minutes} min" if cfg.max_minutes else "")
-            + (f"\n  resuming at epoch {trainer.epoch + 1}, step {trainer.step}" if trainer.step else "")
+            + (f"\n  resuming at epoch {state.epoch + 1}, step {state.step}" if state.step else "")
         )
     budget = cfg.max_minutes * 60 if cfg.max_minutes else None
-    session_start_elapsed = trainer.elapsed
     stopped_on_budget = False
     validated_at = None
 
-    def out_of_time() -> bool:  # the budget counts the training time of every session of this run
-        return budget is not None and session_start_elapsed + (time.monotonic() - start_time) >= budget
+    def save(path: Path, with_optimizer: bool) -> None:
+        if info.is_main:
+            save_checkpoint(path, model, cfg, state, optimizer if with_optimizer else None, scaler)
 
-    while trainer.epoch < cfg.epochs and not stopped_on_budget:
-        epoch = trainer.epoch
+    def on_step() -> bool:  # after every step: periodic last.pt, and the time budget (over every session)
+        if cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0:
+            save(last_path, True)
+        return broadcast_flag(budget is not None and state.elapsed >= budget, info)
+
+    while (cfg.epochs is None or state.epoch < cfg.epochs) and not stopped_on_budget:
         if hasattr(train_set, "set_epoch"):
-            train_set.set_epoch(epoch)
-        indices = epoch_indices(train_set, cfg, info, epoch)[trainer.batch_in_epoch * cfg.batch_size :]
+            train_set.set_epoch(state.epoch)
+        indices = epoch_indices(train_set, cfg, info, state.epoch)[state.batch_in_epoch * cfg.batch_size:]
         loader = make_loader(train_set, indices, cfg, info)
-        bar = tqdm(
-            loader,
-            total=len(indices) // cfg.batch_size,
-            desc=f"epoch {epoch + 1}/{cfg.epochs}",
-            disable=not trainer.progress,
-            dynamic_ncols=True,
-            initial=0,
+        losses, stopped_on_budget = train_one_epoch(
+            runner, loss_fn, optimizer, scaler, loader, cfg, state, info, total_steps, out,
+            progress=progress, on_step=on_step,
         )
-        losses = []
-        for batch in bar:
-            loss, sad, mse, lr = trainer.train_step(batch, total_steps)
-            trainer.step += 1
-            trainer.batch_in_epoch += 1
-            trainer.elapsed = session_start_elapsed + (time.monotonic() - start_time)
-            losses.append(loss)
-            bar.set_postfix(
-                loss=f"{loss:.4f}", sad=f"{sad:.3f}", mse=f"{mse:.4f}", lr=f"{lr:.2e}", refresh=False
-            )
-            if cfg.checkpoint_every and trainer.step % cfg.checkpoint_every == 0:
-                trainer.save_last()
-            if broadcast_flag(out_of_time(), info):
-                stopped_on_budget = True
-                break
-        bar.close()
-        epoch_done = not stopped_on_budget or trainer.batch_in_epoch >= steps_per_epoch
+        epoch_done = not stopped_on_budget or state.batch_in_epoch >= steps_per_epoch
         if epoch_done:
-            trainer.epoch += 1
-            trainer.batch_in_epoch = 0
-        last_epoch = trainer.epoch >= cfg.epochs
-        must_validate = epoch_done and (trainer.epoch % cfg.val_every == 0 or last_epoch)
+            state.epoch += 1
+            state.batch_in_epoch = 0
+        last_epoch = cfg.epochs is not None and state.epoch >= cfg.epochs
+        must_validate = epoch_done and (state.epoch % cfg.val_every == 0 or last_epoch)
         # a run stopped by its budget before any validation still leaves a best.pt behind
-        must_validate |= stopped_on_budget and not trainer.best_path.exists()
+        must_validate |= stopped_on_budget and not best_path.exists()
         record = {
-            "epoch": trainer.epoch,
-            "step": trainer.step,
-            "lr": trainer.optimizer.param_groups[-1]["lr"],  # the decoder: the base rate
+            "epoch": state.epoch,
+            "step": state.step,
+            "lr": optimizer.param_groups[-1]["lr"],  # the decoder: the base rate
             "train_loss": float(np.mean(losses)) if losses else None,
-            "elapsed_s": round(trainer.elapsed, 1),
+            "elapsed_s": round(state.elapsed, 1),
         }
         sample = None
         if must_validate:
-            metrics = trainer.validate(val_set)
+            metrics = evaluate(model, val_set, info)
             sample = metrics.pop("sample")
             record.update({f"val_{k}": v for k, v in metrics.items()})
             value = metrics[cfg.best_metric]
-            validated_at = trainer.step
-            if value < trainer.best["value"] or not trainer.best_path.exists():
-                trainer.best = {"metric": cfg.best_metric, "value": value, "epoch": trainer.epoch}
-                trainer.save_best()
+            validated_at = state.step
+            if value < state.best["value"] or not best_path.exists():
+                state.best = {"metric": cfg.best_metric, "value": value, "epoch": state.epoch}
+                save(best_path, False)
             if info.is_main:
                 print(
-                    f"epoch {trainer.epoch}: train loss {record['train_loss'] or float('nan'):.4f} | val "
+                    f"epoch {state.epoch}: train loss {record['train_loss'] or float('nan'):.4f} | val "
                     + "  ".join(f"{k.upper()} {v:.4g}" for k, v in metrics.items())
-                    + f" | best {cfg.best_metric.upper()} {trainer.best['value']:.4g}"
-                    + f" (epoch {trainer.best['epoch']})"
+                    + f" | best {cfg.best_metric.upper()} {state.best['value']:.4g}"
+                    + f" (epoch {state.best['epoch']})"
                 )
-        trainer.save_last()
+        save(last_path, True)
         if log is not None and (epoch_done or must_validate):
             log.log_epoch(record, sample)
         barrier(info)
-    sync_buffers(trainer.model, info)
+    sync_buffers(model, info)
     if log is not None:
         log.close()
     summary = {
-        "weights_sha256": weights_digest(trainer.model),
-        "epochs": trainer.epoch,
-        "steps": trainer.step,
-        "best": trainer.best,
+        "weights_sha256": weights_digest(model),
+        "epochs": state.epoch,
+        "steps": state.step,
+        "best": state.best,
         "stopped_on_budget": stopped_on_budget,
-        "last": str(trainer.last_path),
-        "best_checkpoint": str(trainer.best_path),
+        "last": str(last_path),
+        "best_checkpoint": str(best_path),
         "validated_at_step": validated_at,
         "seconds": round(time.monotonic() - start_time, 1),
     }
     if info.is_main:
         why = "time budget reached" if stopped_on_budget else "all epochs done"
-        print(
-            f"stopped: {why} after {trainer.step} steps; best {cfg.best_metric.upper()} "
-            f"{trainer.best['value']:.4g}; checkpoints in {out}"
-        )
+        print(f"stopped: {why} after {state.step} steps; best {cfg.best_metric.upper()} "
+              f"{state.best['value']:.4g}; checkpoints in {out}")
     return summary
 
 
 __all__ = [
-    "Trainer",
+    "TrainState",
     "TrainingError",
     "batch_metrics",
     "build_datasets",
+    "evaluate",
     "lr_factor",
+    "save_checkpoint",
     "train",
+    "train_one_epoch",
     "weights_digest",
 ]

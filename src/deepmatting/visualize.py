@@ -13,8 +13,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from .data.pixels import as_image, as_trimap
 from .foreground import estimate_foreground
-from .inference import as_image, as_trimap
 from .tensors import TRIMAP_UNKNOWN
 
 #: Panel titles, left to right (the last two only when the ground truth is given).

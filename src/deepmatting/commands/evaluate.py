@@ -1,54 +1,38 @@
-"""``deepmatting evaluate``: the four benchmark metrics of a checkpoint on a test folder."""
+"""``deepmatting evaluate``: the four benchmark metrics of a model on a test folder."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 
-from ..evaluate import BASELINES
-from .options import add_checkpoint, add_device
+from .options import add_device, add_model_source, report_errors
 
 HELP = "per-image and mean SAD, MSE, Grad and Conn of a model on a folder, optionally against a baseline"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..evaluate import BASELINES
+
     p.add_argument("--data", required=True, help="folder with images/, masks/ or alphas/, optional trimaps/")
-    add_checkpoint(p)
-    p.add_argument("--onnx", default=None, help="evaluate an exported ONNX model through onnxruntime instead")
+    add_model_source(p, "evaluate")
     p.add_argument("--json", default=None, help="write the results as JSON here")
     p.add_argument("--save-alphas", default=None, help="write each predicted alpha as PNG into this folder")
-    p.add_argument(
-        "--baseline",
-        default=None,
-        choices=BASELINES,
-        help="also run a baseline on the same inputs and print both tables side by side",
-    )
-    p.add_argument(
-        "--trimap-width",
-        type=int,
-        default=10,
-        help="unknown band (px) of trimaps made from the ground truth when DATA has no trimaps/",
-    )
+    p.add_argument("--baseline", default=None, choices=BASELINES,
+                   help="also run a baseline on the same inputs and print both tables side by side")
+    p.add_argument("--trimap-width", type=int, default=10,
+                   help="unknown band (px) of trimaps made from the ground truth when DATA has no trimaps/")
     add_device(p)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..checkpoint import CheckpointError
-    from ..data import DatasetError
     from ..evaluate import evaluate
 
-    try:
-        evaluate(
-            args.data,
-            args.checkpoint,
-            onnx=args.onnx,
-            device=args.device,
-            baseline=args.baseline,
-            save_alphas=args.save_alphas,
-            json_path=args.json,
-            trimap_width=args.trimap_width,
-        )
-    except (DatasetError, CheckpointError, ImportError, ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return report_errors("evaluate", lambda: evaluate(
+        args.data,
+        args.checkpoint,
+        onnx=args.onnx,
+        device=args.device,
+        baseline=args.baseline,
+        save_alphas=args.save_alphas,
+        json_path=args.json,
+        trimap_width=args.trimap_width,
+    ) and 0)

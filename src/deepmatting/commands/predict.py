@@ -1,42 +1,51 @@
-"""``deepmatting predict``: alpha mattes, RGBA cutouts and figures for an image or a folder of images.
+"""``deepmatting predict``: alpha mattes, cutouts, figures (and derived trimaps) for images or folders.
 
-A thin layer over :func:`deepmatting.inference.predict` and :func:`deepmatting.foreground.cutout`. Folders
-are matched by file stem (``images/cat.jpg`` with ``trimaps/cat.png``); a file that cannot be read is
-reported by name on stderr and the rest are still processed; the exit status is 1 when any image failed.
+A thin layer over :func:`deepmatting.predict` and :func:`deepmatting.cutout`. Folders are matched by file
+stem (``images/cat.jpg`` with ``trimaps/cat.png``, :func:`deepmatting.data.pair_inputs`); a file that
+cannot be read is reported by name on stderr and the rest are still processed; the exit status is 1 when
+any image failed, 2 when nothing could start (bad options, no model, an output folder that cannot be made).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-import numpy as np
-
-from ..inference import DEFAULT_TILE_SIZE
-from .options import add_checkpoint, add_device
+from .options import add_device, add_model_source, report_errors
 
 HELP = "predict alpha mattes, RGBA cutouts and figures for an image or a folder of images"
 
+#: What ``--outputs`` may name, and the files each writes (NAME is the image's file stem).
+OUTPUTS = {
+    "alpha": "NAME_alpha.png (8-bit, or 16-bit with --alpha-16bit)",
+    "cutout": "NAME_cutout.png (RGBA), or NAME_cutout.jpg on --background",
+    "figure": "NAME_figure.png (the image with the trimap outline, the alpha, the cutout)",
+    "trimap": "NAME_trimap.png (the trimap used: with --mask, the one derived from the mask)",
+}
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_checkpoint(p)
-    p.add_argument("--onnx", default=None, metavar="MODEL.onnx",
-                   help="run an exported ONNX model with onnxruntime instead of a checkpoint")
+    from ..inference import DEFAULT_TILE_SIZE
+
+    add_model_source(p, "run")
     p.add_argument("--image", required=True, metavar="FILE_OR_DIR", help="an image, or a folder of images")
     guide = p.add_mutually_exclusive_group()
     guide.add_argument("--trimap", default=None, metavar="FILE_OR_DIR",
                        help="trimap (0 background, 128 unknown, 255 foreground), or a folder of them named "
                             "like the images (matched by file stem)")
     guide.add_argument("--mask", default=None, metavar="FILE_OR_DIR",
-                       help="a coarse binary or soft mask, or a folder of them; for trimap models it becomes "
-                            "a trimap with an unknown band along its edge (see --mask-band)")
+                       help="a coarse binary or soft mask (from any segmenter), or a folder of them; it "
+                            "becomes a trimap with an unknown band along its edge (see --mask-band)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created when missing)")
-    p.add_argument("--figure", action="store_true",
-                   help="also write NAME_figure.png (image | alpha | masked image)")
-    p.add_argument("--alpha-16bit", action="store_true",
-                   help="write NAME_alpha.png as 16-bit instead of 8-bit")
+    p.add_argument("--outputs", default="alpha,cutout", metavar="LIST",
+                   help="comma-separated files to write per image: "
+                        + "; ".join(f"{k}: {v}" for k, v in OUTPUTS.items()))
+    p.add_argument("--figure", action="store_true", help="also write the figure (same as adding 'figure')")
+    p.add_argument("--background", default=None, metavar="COLOR",
+                   help="lay the cutout over this colour (a name such as white, or #rrggbb) and write a JPEG "
+                        "instead of a transparent PNG")
+    p.add_argument("--alpha-16bit", action="store_true", help="write the alpha as a 16-bit PNG")
     p.add_argument("--tile-size", type=int, default=DEFAULT_TILE_SIZE, metavar="N",
                    help="images longer than N px on a side run in overlapping tiles (bounds the memory)")
     p.add_argument("--mask-band", type=float, default=None, metavar="PX",
@@ -45,9 +54,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_device(p)
 
 
-def _error(message: str) -> int:
-    print(f"deepmatting predict: error: {message}", file=sys.stderr)
-    return 2
+def chosen_outputs(args: argparse.Namespace) -> list[str]:
+    """The outputs ``--outputs`` (plus ``--figure``) asks for, checked."""
+    outputs = [o.strip() for o in args.outputs.split(",") if o.strip()]
+    unknown = sorted(set(outputs) - set(OUTPUTS))
+    if unknown or not outputs:
+        raise ValueError(f"--outputs {args.outputs!r}: choose from {', '.join(OUTPUTS)}")
+    if args.figure and "figure" not in outputs:
+        outputs.append("figure")
+    return outputs
 
 
 def _reason(e: Exception, path: Path) -> str:
@@ -57,94 +72,47 @@ def _reason(e: Exception, path: Path) -> str:
     return msg[len(prefix):] if msg.startswith(prefix) else msg
 
 
-def _images_in(folder: Path) -> list[Path]:
-    from ..data import is_image_file
-
-    return sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p))
-
-
-def match_inputs(image: Path, guide: Path | None) -> tuple[list[tuple[Path, Path | None, str | None]], bool]:
-    """Pair each image with its trimap/mask: ``([(image, guide or None, problem or None)], folder_mode)``.
-
-    Raises
-    ------
-    ValueError
-        Missing paths, a folder of images with a single guide file, or a folder without images.
-    """
-    if not image.exists():
-        raise ValueError(f"--image {image}: no such file or folder")
-    if guide is not None and not guide.exists():
-        raise ValueError(f"{guide}: no such file or folder")
-    if image.is_file():
-        if guide is None or guide.is_file():
-            return [(image, guide, None)], False
-        return _pair([image], guide), False
-    images = _images_in(image)
-    if not images:
-        raise ValueError(f"--image {image}: the folder holds no images (.png, .jpg, ...)")
-    if guide is not None and guide.is_file():
-        raise ValueError(f"--image {image} is a folder but {guide} is a file: pass a folder of trimaps/masks "
-                         "named like the images")
-    return _pair(images, guide), True
-
-
-def _pair(images: list[Path], folder: Path | None) -> list[tuple[Path, Path | None, str | None]]:
-    by_stem: dict[str, list[Path]] = {}
-    for p in _images_in(folder) if folder is not None else []:
-        by_stem.setdefault(p.stem, []).append(p)
-    seen: dict[str, Path] = {}
-    jobs = []
-    for img in images:
-        problem = None
-        guides = by_stem.get(img.stem, [])
-        if img.stem in seen:
-            problem = f"skipped: {seen[img.stem].name} has the same name stem and would get the same outputs"
-        elif folder is not None and not guides:
-            problem = f"skipped: no file named {img.stem}.* in {folder}"
-        elif len(guides) > 1:
-            problem = f"skipped: several files match it in {folder} ({', '.join(g.name for g in guides)})"
-        seen.setdefault(img.stem, img)
-        jobs.append((img, guides[0] if len(guides) == 1 else None, problem))
-    return jobs
-
-
-def save_alpha(path: str | os.PathLike, alpha: np.ndarray, bits: int = 8) -> None:
-    """Write an ``HxW`` float alpha in [0,1] as an 8- or 16-bit grayscale PNG."""
-    from PIL import Image
-
-    a = np.clip(alpha, 0, 1)
-    if bits == 16:
-        Image.fromarray(np.round(a * 65535).astype(np.uint16)).save(path)
-    else:
-        Image.fromarray(np.round(a * 255).astype(np.uint8), mode="L").save(path)
+def _make_output_folder(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out}: is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"--out {out}: cannot create the output folder ({e.strerror or e})") from None
 
 
 def run(args: argparse.Namespace) -> int:
+    return report_errors("predict", lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
+    import numpy as np
     from PIL import Image
     from tqdm import tqdm
 
-    from ..checkpoint import CheckpointError
-    from ..data import DatasetError, read_alpha, read_image, read_trimap
-    from ..foreground import cutout, estimate_foreground
-    from ..inference import load_backend, predict
+    from ..backends import describe_backend, load_backend
+    from ..data import DatasetError, pair_inputs, read_alpha, read_image, read_trimap, write_alpha
+    from ..foreground import composite_on, cutout, estimate_foreground
+    from ..inference import mask_to_trimap, predict
 
     if args.tile_size < 32:
-        return _error(f"--tile-size {args.tile_size} is too small (at least 32)")
-    guide_arg = args.trimap if args.trimap is not None else args.mask
-    try:
-        jobs, folder_mode = match_inputs(Path(args.image), Path(guide_arg) if guide_arg else None)
-        backend = load_backend(checkpoint=args.checkpoint, onnx=args.onnx, device=args.device)
-    except (CheckpointError, ImportError, ValueError) as e:
-        return _error(str(e))
-    if backend.input == "mask" and args.mask is None:
-        return _error("this model reads a coarse mask beside each image (it was trained with input='mask'): "
-                      "pass --mask FILE_OR_DIR")
+        raise ValueError(f"--tile-size {args.tile_size} is too small (at least 32)")
     if args.trimap is None and args.mask is None:
-        return _error("a trimap or a coarse mask is needed beside each image: pass --trimap FILE_OR_DIR "
-                      "(0 background, 128 unknown, 255 foreground) or --mask FILE_OR_DIR")
-
+        raise ValueError("a trimap or a coarse mask is needed beside each image: pass --trimap FILE_OR_DIR "
+                         "(0 background, 128 unknown, 255 foreground) or --mask FILE_OR_DIR")
+    outputs = chosen_outputs(args)
+    if args.background is not None:
+        composite_on(np.zeros((1, 1, 3), np.float32), np.zeros((1, 1), np.float32), args.background)  # check
+    guide_arg = args.trimap if args.trimap is not None else args.mask
+    jobs, folder_mode = pair_inputs(Path(args.image), Path(guide_arg))
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    _make_output_folder(out)
+    backend = load_backend(args.checkpoint, onnx=args.onnx, device=args.device)
+    if backend.input == "mask" and args.mask is None:
+        raise ValueError("this model reads a coarse mask beside each image (it was trained with "
+                         "input='mask'): pass --mask FILE_OR_DIR")
+    print(f"model: {describe_backend(backend)}", file=sys.stderr)
+
     failed = done = 0
     for image_path, guide_path, problem in tqdm(jobs, desc="predict", unit="image", disable=not folder_mode,
                                                 file=sys.stderr):
@@ -161,14 +129,22 @@ def run(args: argparse.Namespace) -> int:
                 kind = "trimap" if args.trimap is not None else "mask"
                 raise DatasetError(f"its {kind} {guide_path}: {_reason(e, guide_path)}") from e
             trimap = guide if args.trimap is not None else None
-            mask = guide if args.mask is not None else None
-            alpha = predict(image, trimap, mask, backend=backend, tile_size=args.tile_size,
-                            mask_band=args.mask_band)
+            if args.mask is not None and backend.input == "trimap":
+                trimap = mask_to_trimap(guide, args.mask_band)  # what predict would derive: shown and saved
+            mask = guide if trimap is None else None
+            alpha = predict(image, trimap, mask, backend=backend, tile_size=args.tile_size)
             stem = image_path.stem
-            save_alpha(out / f"{stem}_alpha.png", alpha, 16 if args.alpha_16bit else 8)
-            fg = estimate_foreground(image, alpha)
-            Image.fromarray(cutout(image, alpha, fg), mode="RGBA").save(out / f"{stem}_cutout.png")
-            if args.figure:
+            if "alpha" in outputs:
+                write_alpha(out / f"{stem}_alpha.png", alpha, 16 if args.alpha_16bit else 8)
+            if "trimap" in outputs and trimap is not None:
+                Image.fromarray(trimap, mode="L").save(out / f"{stem}_trimap.png")
+            fg = estimate_foreground(image, alpha) if {"cutout", "figure"} & set(outputs) else None
+            if "cutout" in outputs and args.background is not None:
+                Image.fromarray(composite_on(image, alpha, args.background, fg)).save(
+                    out / f"{stem}_cutout.jpg", quality=95)
+            elif "cutout" in outputs:
+                Image.fromarray(cutout(image, alpha, fg), mode="RGBA").save(out / f"{stem}_cutout.png")
+            if "figure" in outputs:
                 from ..visualize import side_by_side
 
                 side_by_side(image, alpha, out / f"{stem}_figure.png", trimap=trimap, fg=fg)
@@ -177,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
             failed += 1
             continue
         done += 1
-    outputs = "alpha mattes, cutouts and figures" if args.figure else "alpha mattes and cutouts"
-    print(f"wrote {outputs} for {done} of {len(jobs)} image{'s' if len(jobs) != 1 else ''} to {out}"
+    written = " and ".join([", ".join(outputs[:-1]), outputs[-1]] if len(outputs) > 1 else outputs)
+    print(f"wrote {written} for {done} of {len(jobs)} image{'s' if len(jobs) != 1 else ''} to {out}"
           + (f" ({failed} failed, see above)" if failed else ""))
     return 1 if failed else 0

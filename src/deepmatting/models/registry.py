@@ -24,7 +24,8 @@ class Architecture:
 
     ``trimap_encoding`` is ``"raw"`` (one channel, 0/0.5/1 — as in DIM), ``"onehot"`` (three soft channels
     bg/unknown/fg) or ``"onehot+colors"`` (those, and the nearby known foreground and background colours
-    spread over the unknown region, six channels: see :mod:`deepmatting.models.known_colors`). ``pad_multiple`` is what H and W are padded to inside the model. ``mean``/``std`` are the
+    spread over the unknown region, six channels: see :mod:`deepmatting.models.known_colors`).
+    ``pad_multiple`` is what H and W are padded to inside the model. ``mean``/``std`` are the
     RGB normalisation the encoder expects. ``load_pretrained(encoder)``, when set, loads the encoder's
     ImageNet weights (at the start of training only).
     """

@@ -1,4 +1,5 @@
-"""The recipe that reproduces the shipped default model, and its cross-validated evaluation.
+"""The recipe that reproduces the shipped default model, and its cross-validated evaluation
+(run by ``scripts/pretrained.py``, ``make pretrained``).
 
 Data: the real photos of a matting set in the ``CustomDataset`` layout (images/, alphas/, trimaps/,
 trimaps_alt/ — e.g. ``../shared/data/alphamatting-lowres``). Each training photo's foreground colours are
@@ -25,7 +26,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .config import ModelConfig, TrainConfig
+from deepmatting.backends import load_backend
+from deepmatting.config import ModelConfig, TrainConfig
+from deepmatting.data import CustomDataset, read_alpha, read_image, synthesize
+from deepmatting.evaluate import baseline_predictors, format_table, public_result, score_methods
+from deepmatting.foreground import estimate_foreground
+from deepmatting.inference import sample_predictor
+from deepmatting.models import DeepMatting
+from deepmatting.scoring import merge_results
+from deepmatting.train import train
 
 
 @dataclass
@@ -57,7 +66,7 @@ class Recipe:
     def train_config(self, data: Path, n_photos: int) -> TrainConfig:
         composites = n_photos * self.composition_bgs
         synthetic = round(composites * self.synthetic_share / (1 - self.synthetic_share))
-        epochs = 10_000
+        epochs = None  # until the time budget
         if self.steps is not None:
             epochs = math.ceil(self.steps / ((composites + synthetic) // self.batch_size))
         return TrainConfig(
@@ -73,7 +82,8 @@ class Recipe:
             seed=self.seed,
             max_minutes=self.minutes,
             checkpoint_every=100,
-            val_every=epochs,  # the validation set is synthetic: the recipe scores real photos afterwards
+            # the validation set is synthetic: the recipe scores real photos afterwards
+            val_every=epochs or 10**6,
             composition_bgs=self.composition_bgs,
             synthetic_mix=synthetic,
             synthetic_val=8,
@@ -104,13 +114,6 @@ RECIPES = {
 }
 
 
-def photo_names(photos: Path) -> list[str]:
-    """Stems of the photos under ``photos/images``, sorted."""
-    return sorted(
-        p.stem for p in (photos / "images").iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg")
-    )
-
-
 def folds(names: list[str]) -> tuple[list[str], list[str]]:
     """Two folds, alternating in sorted order (fixed before any result is seen)."""
     return names[0::2], names[1::2]
@@ -120,9 +123,6 @@ def prepare_composition_folder(
     photos: Path, names: list[str], out: Path, n_synthetic_bgs: int, seed: int = 0
 ) -> Path:
     """Write fg/, alphas/ and bg/ for ``names`` under ``out`` (the Deep Image Matting layout)."""
-    from .data import read_alpha, read_image, synthesize
-    from .foreground import estimate_foreground
-
     done = out / "complete"
     if done.exists() and done.read_text() == json.dumps([names, n_synthetic_bgs, seed]):
         return out  # written by an earlier, interrupted run of the recipe
@@ -149,28 +149,31 @@ def prepare_composition_folder(
     return out
 
 
-class PhotoSet:
-    """The photos ``names`` with the trimap set ``trimaps`` (``"trimaps"`` or ``"trimaps_alt"``)."""
+def cross_validate(photos: Path, checkpoints: list[Path], fold_names: tuple[list[str], list[str]],
+                   baselines: tuple[str, ...], *, device: str = "cpu", progress: bool = True,
+                   options: dict | None = None) -> dict:
+    """Score each fold model on the photos it did not see, with both trimap sets, beside the baselines.
 
-    def __init__(self, photos: Path, names: list[str], trimaps: str = "trimaps"):
-        from .data import read_alpha, read_image, read_trimap
-
-        self.samples = []
-        for name in names:
-            self.samples.append(
-                {
-                    "image": read_image(next((photos / "images").glob(f"{name}.*"))),
-                    "alpha": read_alpha(next((photos / "alphas").glob(f"{name}.*"))),
-                    "trimap": read_trimap(next((photos / trimaps).glob(f"{name}.*"))),
-                    "name": name,
-                }
-            )
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, i: int) -> dict:
-        return self.samples[i]
+    ``checkpoints[k]`` is the model that scores ``fold_names[k]`` (it was trained on the other fold).
+    ``options`` go to ``predict``. Returns ``{trimap_set: {method: result}}`` with the folds merged.
+    """
+    tables = {}
+    predictors = baseline_predictors(baselines, skip_missing=True)
+    for trimaps in ("trimaps", "trimaps_alt"):
+        if not (photos / trimaps).is_dir():
+            continue
+        dataset = CustomDataset(photos, trimaps=trimaps)
+        per_fold = []
+        for checkpoint, scored in zip(checkpoints, fold_names, strict=True):
+            model = sample_predictor(load_backend(checkpoint, device=device), **(options or {}))
+            indices = [dataset.names.index(n) for n in scored]
+            per_fold.append(score_methods({"model": model, **predictors}, dataset, indices, progress=progress,
+                                          label=f" {trimaps} {checkpoint.parent.name}"))
+        merged = {m: merge_results([fold[m] for fold in per_fold]) for m in per_fold[0]}
+        print(f"\ncross-validated, {trimaps}:")
+        print(format_table(merged))
+        tables[trimaps] = merged
+    return tables
 
 
 def run_recipe(
@@ -189,16 +192,11 @@ def run_recipe(
     Returns the report dict (also written to ``OUT/report.json``). With ``install_to``, the final model
     is written there (the package's ``weights/default.pt``).
     """
-    from .evaluate import METRIC_NAMES, backend_predictor, baseline_predictor, evaluate_dataset, format_table
-    from .inference import TorchBackend
-    from .models import DeepMatting
-    from .train import train
-
     photos, out = Path(photos), Path(out)
     rec = RECIPES[recipe] if isinstance(recipe, str) else recipe
     if steps is not None or minutes is not None:  # one budget replaces the recipe's
         rec = replace(rec, steps=steps, minutes=minutes)
-    names = photo_names(photos)
+    names = CustomDataset(photos).names
     fold_names = folds(names)
     started = time.monotonic()
     report: dict = {
@@ -221,41 +219,11 @@ def run_recipe(
         return out / tag / "last.pt"
 
     checkpoints = [train_on(fold_names[1], "fold_a"), train_on(fold_names[0], "fold_b")]
-    for trimaps in ("trimaps", "trimaps_alt"):
-        if not (photos / trimaps).is_dir():
-            continue
-        per_method: dict[str, list] = {}
-        for k, scored in enumerate(fold_names):  # fold_a model (trained on fold 1) scores fold 0, and so on
-            dataset = PhotoSet(photos, scored, trimaps)
-            backend = TorchBackend(DeepMatting.from_checkpoint(checkpoints[k]), device="cpu")
-            results = {
-                "model": evaluate_dataset(
-                    backend_predictor(backend), dataset, progress=progress, desc=f"model {trimaps} fold {k}"
-                )
-            }
-            for name in baselines:
-                try:
-                    results[name] = evaluate_dataset(
-                        baseline_predictor(name),
-                        dataset,
-                        progress=progress,
-                        desc=f"{name} {trimaps} fold {k}",
-                    )
-                except ImportError as e:
-                    print(f"skipping {name}: {e}")
-            for method, result in results.items():
-                per_method.setdefault(method, []).extend(result["images"])
-        table_input = {}
-        for method, rows in per_method.items():
-            rows = sorted(rows, key=lambda r: r["name"])
-            mean = {k: float(np.mean([r[k] for r in rows])) for k in (*METRIC_NAMES, "seconds")}
-            table_input[method] = {"images": rows, "mean": mean}
-        print(f"\ncross-validated, {trimaps}:")
-        print(format_table(table_input))
-        report["trimap_sets"][trimaps] = table_input
+    tables = cross_validate(photos, checkpoints, fold_names, baselines, progress=progress)
+    report["trimap_sets"] = {t: {m: public_result(r) for m, r in tab.items()} for t, tab in tables.items()}
     final = train_on(names, "final")
     if install_to is not None:
-        model = DeepMatting.from_checkpoint(final)
+        model = DeepMatting.pretrained(final)
         Path(install_to).parent.mkdir(parents=True, exist_ok=True)
         model.save(install_to, recipe=rec.name, trained_on=[str(photos / "images" / n) for n in names])
         report["installed"] = str(install_to)

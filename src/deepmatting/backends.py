@@ -1,0 +1,262 @@
+"""Backends: "a model, a checkpoint, an ONNX file or the shipped default" -> one callable for ``predict``.
+
+A *backend* is any object with
+
+- ``pad_multiple: int`` — what H and W get padded to (the backend pads itself; tiles are aligned to it),
+- ``input: str`` — ``"trimap"`` or ``"mask"`` (what the model reads beside the image),
+- ``__call__(image Bx3xHxW float32 [0,1], trimap Bx1xHxW float32 {0,0.5,1}) -> Bx1xHxW float32 [0,1]``
+  on NumPy arrays.
+
+:class:`TorchBackend` runs a :class:`~deepmatting.models.DeepMatting` (BatchNorm folded, channels-last);
+:class:`OnnxBackend` runs a file written by ``deepmatting.export.export_onnx`` with onnxruntime.
+:func:`load_backend` is the one function that turns what a user names into a backend: load it once and
+reuse it for many images (it is the "session" object; the shipped default is cached for the process).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import importlib
+import os
+import warnings
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import torch
+
+from .checkpoint import CheckpointError
+from .device import autocast_dtype, resolve_device
+from .models import DeepMatting
+from .models.blocks import fuse_conv_bn
+
+INSTALL_HINT = "pip install 'deepmatting[onnx]'"
+
+#: Names of the ONNX graph's inputs and output.
+INPUT_NAMES = ("image", "trimap")
+OUTPUT_NAME = "alpha"
+
+#: ``metadata_props`` keys written by ``deepmatting.export.export_onnx`` and read by :class:`OnnxBackend`.
+META_PAD_MULTIPLE = "deepmatting.pad_multiple"
+META_INPUT = "deepmatting.input"
+META_ARCH = "deepmatting.arch"
+META_CONFIG = "deepmatting.config"
+META_VERSION = "deepmatting.version"
+
+UNTRAINED_WARNING = (
+    "this DeepMatting model was neither trained nor loaded: its weights are the random initialisation and "
+    "its alpha is meaningless. Use DeepMatting.pretrained() (the shipped model), "
+    "DeepMatting.from_checkpoint(path), or train it first"
+)
+
+
+def require_onnx(module: str):
+    """Import an optional dependency of the ``onnx`` extra, with the install line when it is missing."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise ImportError(f"ONNX support needs the '{module}' package: {INSTALL_HINT}") from e
+
+
+# ---- PyTorch ---------------------------------------------------------------------------------------
+@runtime_checkable
+class Backend(Protocol):
+    """What :func:`predict` needs from a model: see the module docstring."""
+
+    pad_multiple: int
+    input: str
+
+    def __call__(self, image: np.ndarray, trimap: np.ndarray) -> np.ndarray: ...
+
+
+class TorchBackend:
+    """Run a :class:`DeepMatting` model on NumPy batches.
+
+    The backend runs a copy of the model in eval mode, with every BatchNorm folded into the convolution
+    before it (fewer passes over memory: faster on the CPU), moved to ``device`` and to the channels-last
+    memory format; the module passed in is left unchanged. Inference runs under ``torch.inference_mode``.
+
+    Parameters
+    ----------
+    model : DeepMatting
+    device : str or torch.device, default "auto"
+        ``auto|cpu|cuda|cuda:N|mps`` (see :func:`deepmatting.device.resolve_device`).
+    amp : bool, optional
+        Mixed precision: float16 autocast on CUDA, bfloat16 autocast on the CPU. ``None`` (the default)
+        turns it on for CUDA only; the CPU keeps float32 unless ``amp=True``.
+    channels_last : bool, default True
+        Run convolutions in the NHWC memory format (faster on most CPUs and GPUs).
+
+    Examples
+    --------
+    >>> backend = TorchBackend(DeepMatting(), device="cpu")
+    >>> backend(np.zeros((1, 3, 40, 50), np.float32), np.full((1, 1, 40, 50), 0.5, np.float32)).shape
+    (1, 1, 40, 50)
+    """
+
+    def __init__(self, model: DeepMatting, device: str | torch.device = "auto", amp: bool | None = None,
+                 channels_last: bool = True):
+        self.device = device if isinstance(device, torch.device) else resolve_device(device)
+        self.amp = self.device.type == "cuda" if amp is None else bool(amp)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        if model.weights_source is None:
+            warnings.warn(UNTRAINED_WARNING, UserWarning, stacklevel=3)
+        fused = fuse_conv_bn(copy.deepcopy(model).eval())
+        self.model = fused.to(self.device, memory_format=self.memory_format)
+        self.pad_multiple = int(model.pad_multiple)
+        self.input = model.config.input
+        self.arch = model.config.arch
+        self.source = model.weights_source or "random weights"
+
+    def __call__(self, image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).to(self.device)
+            t = torch.from_numpy(np.ascontiguousarray(trimap, dtype=np.float32)).to(self.device)
+            x = x.contiguous(memory_format=self.memory_format)  # (B, 3, H, W)
+            t = t.contiguous(memory_format=self.memory_format)  # (B, 1, H, W)
+            with torch.autocast(self.device.type, dtype=autocast_dtype(self.device), enabled=self.amp):
+                alpha = self.model(x, t)  # (B, 1, H, W)
+            return alpha.float().cpu().numpy()
+
+
+# ---- onnxruntime -----------------------------------------------------------------------------------
+def default_providers() -> list[str]:
+    """CUDA when this onnxruntime build has it, then the CPU."""
+    ort = require_onnx("onnxruntime")
+    available = ort.get_available_providers()
+    return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+
+
+class OnnxBackend:
+    """Run an ONNX file written by :func:`export_onnx` with onnxruntime (a backend for ``predict``).
+
+    Parameters
+    ----------
+    path : path
+        The ``.onnx`` file.
+    providers : list of str, optional
+        onnxruntime execution providers; CUDA (when available) then CPU by default.
+    threads : int, optional
+        Intra-op threads; onnxruntime's default (one per physical core) when None.
+
+    Attributes
+    ----------
+    pad_multiple : int
+        Read from the file's metadata; the graph pads (and crops) itself, so any size is accepted.
+    input : str
+        ``"trimap"`` or ``"mask"``, read from the file's metadata.
+    metadata : dict[str, str]
+        All ``metadata_props`` of the file.
+
+    Raises
+    ------
+    ImportError
+        When onnxruntime is missing (``pip install 'deepmatting[onnx]'``).
+    CheckpointError
+        When the file is missing, is not an ONNX model, or was not written by ``export_onnx``.
+
+    Examples
+    --------
+    >>> backend = OnnxBackend("model.onnx")  # doctest: +SKIP
+    >>> alpha = predict(image, trimap, backend=backend)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self, path: str | os.PathLike, providers: list[str] | None = None, threads: int | None = None
+    ) -> None:
+        ort = require_onnx("onnxruntime")
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise CheckpointError(f"ONNX model {self.path}: no such file (write one: `deepmatting export`)")
+        options = ort.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = int(threads)
+        options.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(
+                str(self.path), sess_options=options, providers=providers or default_providers()
+            )
+        except Exception as e:  # noqa: BLE001 - onnxruntime raises its own exception types for a bad file
+            message = f"ONNX model {self.path}: cannot be loaded ({type(e).__name__}: {e})"
+            raise CheckpointError(message) from e
+        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+        names = tuple(i.name for i in self.session.get_inputs())
+        if names != INPUT_NAMES or META_PAD_MULTIPLE not in self.metadata or META_INPUT not in self.metadata:
+            raise CheckpointError(
+                f"ONNX model {self.path}: not written by `deepmatting export` (inputs {list(names)}, "
+                f"metadata keys {sorted(self.metadata)}); write one with `deepmatting export`"
+            )
+        self.pad_multiple = int(self.metadata[META_PAD_MULTIPLE])
+        self.input = self.metadata[META_INPUT]
+
+    def __call__(self, image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
+        """``Bx3xHxW`` float32 image in [0,1] and ``Bx1xHxW`` float32 trimap -> ``Bx1xHxW`` float32 alpha."""
+        feeds = {
+            "image": np.ascontiguousarray(image, dtype=np.float32),
+            "trimap": np.ascontiguousarray(trimap, dtype=np.float32),
+        }
+        return self.session.run([OUTPUT_NAME], feeds)[0]
+
+    def __repr__(self) -> str:
+        return f"OnnxBackend({str(self.path)!r}, providers={self.session.get_providers()})"
+
+
+# ---- the one loader ----------------------------------------------------------------------------------
+def load_backend(model: DeepMatting | str | os.PathLike | None = None, *,
+                 onnx: str | os.PathLike | None = None,
+                 device: str | torch.device = "auto", amp: bool | None = None) -> Backend:
+    """The backend for a model, a checkpoint, an ONNX file, or the packaged default model.
+
+    Load it once and pass it to :func:`deepmatting.predict` (``backend=``) for every image: loading and
+    preparing a model costs far more than a small image. The default model's backend is cached, so
+    ``load_backend()`` (and ``predict`` without a model) builds it once per process, device and ``amp``.
+
+    Parameters
+    ----------
+    model : DeepMatting, path, or None
+        A model, a ``.pt`` checkpoint written by ``deepmatting train`` or ``DeepMatting.save``, or None for
+        the default model that ships with the package.
+    onnx : path, optional
+        An ONNX file from ``deepmatting export``, run with onnxruntime (``pip install deepmatting[onnx]``).
+    device, amp
+        For PyTorch models, see :class:`TorchBackend`.
+
+    Raises
+    ------
+    CheckpointError
+        When the checkpoint or ONNX file cannot be loaded, or when neither is given and no default model
+        ships.
+    ValueError
+        When both ``model`` and ``onnx`` are given.
+
+    Examples
+    --------
+    >>> backend = load_backend("runs/demo/best.pt", device="cpu")  # doctest: +SKIP
+    >>> alphas = [predict(image, trimap, backend=backend) for image, trimap in pairs]  # doctest: +SKIP
+    """
+    if onnx is not None:
+        if model is not None:
+            raise ValueError("give a checkpoint (or model) or an ONNX file, not both")
+        return OnnxBackend(onnx)
+    if isinstance(model, DeepMatting):
+        return TorchBackend(model, device=device, amp=amp)
+    if model is None:
+        return _default_backend(str(resolve_device(device)), amp)
+    if isinstance(model, (str, os.PathLike)):
+        return TorchBackend(DeepMatting.from_checkpoint(model), device=device, amp=amp)
+    raise ValueError(f"model must be a DeepMatting, a checkpoint path or None, got {type(model).__name__}")
+
+
+@functools.lru_cache(maxsize=4)
+def _default_backend(device: str, amp: bool | None) -> TorchBackend:
+    return TorchBackend(DeepMatting.pretrained(), device=device, amp=amp)
+
+
+def describe_backend(backend: Backend) -> str:
+    """One line naming the model a backend runs: architecture and source (default, checkpoint, ONNX)."""
+    if isinstance(backend, TorchBackend):
+        return f"{backend.arch} (PyTorch, {backend.source})"
+    if isinstance(backend, OnnxBackend):
+        return f"{backend.metadata.get(META_ARCH, 'unknown architecture')} (ONNX, {backend.path})"
+    return type(backend).__name__
