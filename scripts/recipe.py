@@ -101,7 +101,7 @@ RECIPES = {
     "effnet": Recipe(
         name="effnet",
         model=ModelConfig(arch="effnet-lite0"),
-        steps=3000,
+        steps=2000,
         minutes=None,
         lr=5e-4,
         encoder_lr_scale=0.2,

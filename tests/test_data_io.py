@@ -180,3 +180,20 @@ def test_trimap_from_rgb_and_16bit(tmp_path):
     Image.fromarray(arr.astype(np.uint16) * 257).save(tmp_path / "t16.png")
     np.testing.assert_array_equal(read_trimap(tmp_path / "rgb.png"), arr)
     np.testing.assert_array_equal(read_trimap(tmp_path / "t16.png"), arr)
+
+
+def test_trimaps_from_other_tools_are_snapped(tmp_path):
+    from deepmatting.data import as_trimap
+
+    levels = np.array([[0.0, 128 / 255, 1.0]], np.float64)  # pymatting's load_image: 0.50196 for unknown
+    assert as_trimap(levels).tolist() == [[0, 128, 255]]
+    noisy = np.array([[0, 1, 2, 126, 130, 253, 255]], np.uint8)  # within 2 levels: silent
+    assert as_trimap(noisy).tolist() == [[0, 0, 0, 128, 128, 255, 255]]
+    jpeg = np.array([[9, 140, 119, 240, 0, 128]], np.uint8)  # JPEG ringing: snapped, with a count
+    with pytest.warns(UserWarning, match="4 pixels were not exactly 0, 128 or 255"):
+        assert as_trimap(jpeg).tolist() == [[0, 128, 128, 255, 0, 128]]
+    Image.fromarray(np.tile(jpeg, (3, 1))).save(tmp_path / "t.png")
+    with pytest.warns(UserWarning, match=r"t\.png: 12 pixels"):
+        read_trimap(tmp_path / "t.png")
+    with pytest.raises(DatasetError, match="far from background"):
+        as_trimap(np.array([[64, 0]], np.uint8))  # a soft mask is not a trimap

@@ -16,14 +16,7 @@ from deepmatting.data.trimap import trimap_from_mask
 from deepmatting.inference import predict, tile_starts
 from deepmatting.tensors import trimap_to_float
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors run as fast on one thread, and do not stall on a busy machine (OpenMP barriers)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _inputs(h, w, seed=0):

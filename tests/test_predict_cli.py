@@ -11,14 +11,7 @@ from deepmatting import DeepMatting
 from deepmatting import inference as inf
 from deepmatting.commands import predict as cmd
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors run as fast on one thread, and do not stall on a busy machine (OpenMP barriers)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _run(*argv):
@@ -128,3 +121,33 @@ def test_registered_in_the_cli():
     from deepmatting.cli import SUBCOMMANDS
 
     assert "predict" in SUBCOMMANDS
+
+
+def test_outputs_background_and_derived_trimap(tmp_path, checkpoint, capsys):
+    images, masks, out = tmp_path / "images", tmp_path / "masks", tmp_path / "out"
+    _write_sample(images, masks, "m", mask=True)
+    inputs = ("--checkpoint", checkpoint, "--image", images / "m.png", "--mask", masks / "m.png",
+              "--out", out)
+    rc = _run(*inputs, "--outputs", "cutout,trimap", "--background", "white", "--mask-band", "4")
+    captured = capsys.readouterr()
+    assert rc == 0 and f"model: light-unet (PyTorch, {checkpoint})" in captured.err
+    assert sorted(p.name for p in out.iterdir()) == ["m_cutout.jpg", "m_trimap.png"]  # only what was asked
+    trimap = np.asarray(Image.open(out / "m_trimap.png"))
+    assert set(np.unique(trimap).tolist()) == {0, 128, 255}
+    jpeg = np.asarray(Image.open(out / "m_cutout.jpg"))
+    assert jpeg.shape == (48, 64, 3)
+    assert (jpeg[trimap == 0].mean(axis=0) > 250).all()  # white where the alpha is 0 (up to JPEG ringing)
+    assert _run(*inputs, "--outputs", "alpha,magic") == 2
+    assert "choose from alpha, cutout, figure, trimap" in capsys.readouterr().err
+    assert _run(*inputs, "--background", "not-a-colour") == 2
+    assert "not a colour" in capsys.readouterr().err
+
+
+def test_devices_are_checked_with_a_message(tmp_path, checkpoint, capsys):
+    images, trimaps = tmp_path / "images", tmp_path / "trimaps"
+    _write_sample(images, trimaps, "a")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    rc = _run("--checkpoint", checkpoint, "--image", images, "--trimap", trimaps, "--out", tmp_path / "o",
+              "--device", "cuda:1")
+    assert rc == 2 and "cuda:1" in capsys.readouterr().err

@@ -63,7 +63,8 @@ def _write_failure(error: BaseException, folder: Path) -> str:
     chain = [error]
     while chain[-1].__cause__ is not None or chain[-1].__context__ is not None:
         chain.append(chain[-1].__cause__ or chain[-1].__context__)
-    if any(getattr(e, "errno", None) == errno.ENOSPC for e in chain) or shutil.disk_usage(folder).free < 2**20:
+    full = any(getattr(e, "errno", None) == errno.ENOSPC for e in chain)
+    if full or shutil.disk_usage(folder).free < 2**20:
         return f"no space left on the device of {folder}"
     return f"{type(error).__name__}: {error}"
 
@@ -90,6 +91,15 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         raise CheckpointError(f"checkpoint {path}: cannot be loaded safely ({type(e).__name__}: {e})") from e
     if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
         raise CheckpointError(f"checkpoint {path}: not a deepmatting checkpoint (needs 'model' and 'config')")
+    weights, config = ckpt["model"], ckpt["config"]
+    if not isinstance(weights, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in weights.items()
+    ):
+        raise CheckpointError(f"checkpoint {path}: 'model' is not a state dict (names -> tensors); the file "
+                              "is damaged or was not written by deepmatting")
+    if not isinstance(config, dict):
+        raise CheckpointError(f"checkpoint {path}: 'config' is a {type(config).__name__}, not a dict; the "
+                              "file is damaged or was not written by deepmatting")
     return ckpt
 
 

@@ -112,6 +112,7 @@ class TrainConfig:
     to a folder's training set. Step counts are derived from the dataset length
     and the batch size at run time, never stored as magic numbers here.
 
+    Dataset images over ``max_megapixels`` are refused by name (a file claiming a huge size fails fast).
     ``epochs`` None trains until the time budget ``max_minutes``. ``encoder_lr_scale`` multiplies the
     learning rate of the encoder (below 1 keeps pretrained features).
     Training trimaps are built after the crop: a band of a width drawn from ``trimap_widths``, with
@@ -140,6 +141,7 @@ class TrainConfig:
     composition_bgs: int = 4
     synthetic_val: int = 16
     synthetic_size: int = 320
+    max_megapixels: float = 50.0
     encoder_lr_scale: float = 1.0
     trimap_widths: tuple[int, ...] = (3, 25)
     trimap_blobs: float = 0.25

@@ -108,9 +108,18 @@ def format_table(results: dict[str, dict]) -> str:
 
 
 def public_result(result: dict) -> dict:
-    """The JSON-facing part of a :func:`~deepmatting.scoring.score_dataset` result."""
+    """The JSON-facing part of a :func:`~deepmatting.scoring.score_dataset` result.
+
+    Image names that are not valid UTF-8 (a file name's undecodable bytes, which Python keeps as lone
+    surrogates) get U+FFFD in their place, so strict JSON readers accept the file.
+    """
+    images = [{**row, "name": _valid_text(row["name"])} for row in result["images"]]
     return {"mean": result["mean"], "seconds": result["seconds"], "skipped": result["skipped"],
-            "images": result["images"]}
+            "images": images}
+
+
+def _valid_text(name: str) -> str:
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def evaluate(

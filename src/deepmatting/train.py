@@ -79,6 +79,7 @@ def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset, str]:
         val = SyntheticMattingDataset(cfg.synthetic_val, size=cfg.synthetic_size, seed=cfg.seed + 10_000)
         return train, val, f"built-in synthetic data ({cfg.synthetic_train} train, {cfg.synthetic_val} val)"
     root = Path(cfg.data)
+    max_pixels = round(cfg.max_megapixels * 1e6)
     augment = transforms()
     if (root / "fg").is_dir() and (root / "bg").is_dir():
         alpha_dir = root / "alphas" if (root / "alphas").is_dir() else root / "alpha"
@@ -91,11 +92,12 @@ def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset, str]:
             transform=augment,
             seed=cfg.seed,
             trimap_dirs=trimap_dirs,
+            max_pixels=max_pixels,
         )
         note = f"{root} (composition layout: {len(train)} composites"
         note += f", trimaps from {', '.join(d.name for d in trimap_dirs)})" if trimap_dirs else ")"
     else:
-        train = CustomDataset(root, transform=augment, seed=cfg.seed)
+        train = CustomDataset(root, transform=augment, seed=cfg.seed, max_pixels=max_pixels)
         note = f"{root} ({len(train)} images)"
     if cfg.synthetic_mix:
         synthetic = SyntheticMattingDataset(
@@ -107,13 +109,13 @@ def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset, str]:
         train = MixedDataset([train, synthetic])
         note += f" + {cfg.synthetic_mix} synthetic samples"
     if cfg.val is not None:
-        val = CustomDataset(cfg.val)
+        val = CustomDataset(cfg.val, max_pixels=max_pixels)
         note += f", validation on {cfg.val}"
     elif isinstance(train, MixedDataset) or (root / "fg").is_dir():
         val = SyntheticMattingDataset(cfg.synthetic_val, size=cfg.synthetic_size, seed=cfg.seed + 10_000)
         note += f", validation on {cfg.synthetic_val} synthetic samples (no --val given)"
     else:
-        val = CustomDataset(root)
+        val = CustomDataset(root, max_pixels=max_pixels)
         note += ", validation on the training images (no --val given)"
     return train, val, note
 

@@ -48,6 +48,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--alpha-16bit", action="store_true", help="write the alpha as a 16-bit PNG")
     p.add_argument("--tile-size", type=int, default=DEFAULT_TILE_SIZE, metavar="N",
                    help="images longer than N px on a side run in overlapping tiles (bounds the memory)")
+    p.add_argument("--max-megapixels", type=float, default=50.0,
+                   help="larger images are refused by name (raise it for bigger photos)")
     p.add_argument("--mask-band", type=float, default=None, metavar="PX",
                    help="half-width of the unknown band made from --mask (default: 1%% of the longer side, "
                         "at least 5 px)")
@@ -122,9 +124,11 @@ def _run(args: argparse.Namespace) -> int:
             failed += 1
             continue
         try:
-            image = read_image(image_path)
+            limit = round(args.max_megapixels * 1e6)
+            image = read_image(image_path, limit)
             try:
-                guide = read_trimap(guide_path) if args.trimap is not None else read_alpha(guide_path)
+                guide = (read_trimap(guide_path, limit) if args.trimap is not None
+                         else read_alpha(guide_path, limit))
             except DatasetError as e:
                 kind = "trimap" if args.trimap is not None else "mask"
                 raise DatasetError(f"its {kind} {guide_path}: {_reason(e, guide_path)}") from e

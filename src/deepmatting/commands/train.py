@@ -34,6 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="write last.pt every N steps (and after every epoch)")
     p.add_argument("--best-metric", default=d.best_metric, choices=("sad", "mse", "grad", "conn"),
                    help="the validation metric that picks best.pt")
+    p.add_argument("--max-megapixels", type=float, default=d.max_megapixels,
+                   help="dataset images larger than this are refused by name (a flag to raise the limit)")
     p.add_argument("--synthetic-train", type=int, default=d.synthetic_train,
                    help="size of the built-in training set when no --data")
     add_device(p)
@@ -59,6 +61,7 @@ def config_from_args(args: argparse.Namespace):
         best_metric=args.best_metric,
         synthetic_train=args.synthetic_train,
         synthetic_size=args.crop,
+        max_megapixels=args.max_megapixels,
     )
 
 

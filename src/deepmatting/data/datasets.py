@@ -24,7 +24,7 @@ import torch
 
 from .errors import DatasetError
 from .folders import list_images, match_stems
-from .io import image_size, read_alpha, read_image, read_trimap
+from .io import DEFAULT_MAX_PIXELS, image_size, read_alpha, read_image, read_trimap
 from .transforms import Composite, Transform, resize_array
 from .trimap import make_trimap
 
@@ -56,9 +56,10 @@ def _raise_problems(where: Path | str, problems: list[str]) -> None:
 class _SeededDataset(torch.utils.data.Dataset):
     """Shared seed / epoch handling: sample ``i`` draws from ``np.random.default_rng([seed, epoch, i])``."""
 
-    def __init__(self, transform: Transform | None, seed: int):
+    def __init__(self, transform: Transform | None, seed: int, max_pixels: int | None = DEFAULT_MAX_PIXELS):
         if seed < 0:
             raise ValueError(f"seed must be >= 0, got {seed}")
+        self.max_pixels = max_pixels  # larger files are refused by the readers (see read_image)
         self.transform = transform
         self.seed = int(seed)
         self.epoch = 0
@@ -124,6 +125,8 @@ class CustomDataset(_SeededDataset):
     seed : int, default 0
     trimaps : str, default "trimaps"
         The name of the trimap folder under ``root`` (e.g. ``trimaps_alt`` for a second set).
+    max_pixels : int or None, default 50 MP
+        Larger files are refused by name (see :func:`~deepmatting.data.read_image`); None lifts the limit.
 
     Raises
     ------
@@ -140,8 +143,9 @@ class CustomDataset(_SeededDataset):
     """
 
     def __init__(self, root: str | os.PathLike, transform: Transform | None = None, trimap_width: int = 10,
-                 trimap_width_range: tuple[int, int] | None = None, seed: int = 0, trimaps: str = "trimaps"):
-        super().__init__(transform, seed)
+                 trimap_width_range: tuple[int, int] | None = None, seed: int = 0, trimaps: str = "trimaps",
+                 max_pixels: int | None = DEFAULT_MAX_PIXELS):
+        super().__init__(transform, seed, max_pixels)
         self.root = Path(root)
         self.trimap_width, self.trimap_width_range = trimap_width, trimap_width_range
         layout = "expected root/images/ and root/masks/ (or root/alphas/), optionally root/trimaps/"
@@ -195,11 +199,11 @@ class CustomDataset(_SeededDataset):
 
     def _load(self, i: int, rng: np.random.Generator) -> dict:
         image_path, mask_path, trimap_path = self.items[i]
-        image = read_image(image_path)
-        alpha = read_alpha(mask_path)
+        image = read_image(image_path, self.max_pixels)
+        alpha = read_alpha(mask_path, self.max_pixels)
         _check_decoded(image, alpha, image_path, mask_path, "mask")
         if trimap_path is not None:
-            trimap = read_trimap(trimap_path)
+            trimap = read_trimap(trimap_path, self.max_pixels)
             _check_decoded(image, trimap, image_path, trimap_path, "trimap")
         else:
             trimap = self._generated_trimap(alpha, rng)
@@ -269,6 +273,8 @@ class CompositionDataset(_SeededDataset):
     trimap_width : int, default 10
     trimap_width_range : (int, int), optional
     trimap_dirs : sequence of path, optional
+    max_pixels : int or None, default 50 MP
+        Larger files are refused by name (see :func:`~deepmatting.data.read_image`).
 
     Raises
     ------
@@ -280,8 +286,8 @@ class CompositionDataset(_SeededDataset):
     def __init__(self, fg_dir: str | os.PathLike, alpha_dir: str | os.PathLike, bg_dir: str | os.PathLike,
                  n_bg: int = 1, transform: Transform | None = None, seed: int = 0, trimap_width: int = 10,
                  trimap_width_range: tuple[int, int] | None = None,
-                 trimap_dirs: Sequence[str | os.PathLike] = ()):
-        super().__init__(transform, seed)
+                 trimap_dirs: Sequence[str | os.PathLike] = (), max_pixels: int | None = DEFAULT_MAX_PIXELS):
+        super().__init__(transform, seed, max_pixels)
         if n_bg < 1:
             raise ValueError(f"n_bg must be >= 1, got {n_bg}")
         self.fg_dir, self.alpha_dir, self.bg_dir = Path(fg_dir), Path(alpha_dir), Path(bg_dir)
@@ -321,13 +327,13 @@ class CompositionDataset(_SeededDataset):
         rng = self.rng(i)
         fg_path, alpha_path = self.items[i // self.n_bg]
         bg_path = self.backgrounds[self.background_index(i)]
-        fg = read_image(fg_path)
-        alpha = read_alpha(alpha_path)
+        fg = read_image(fg_path, self.max_pixels)
+        alpha = read_alpha(alpha_path, self.max_pixels)
         _check_decoded(fg, alpha, fg_path, alpha_path, "alpha")
-        bg = cover_crop(read_image(bg_path), fg.shape[:2], rng)
+        bg = cover_crop(read_image(bg_path, self.max_pixels), fg.shape[:2], rng)
         if self.trimap_sets:
             trimap_path = self.trimap_sets[int(rng.integers(len(self.trimap_sets)))][i // self.n_bg]
-            trimap = read_trimap(trimap_path)
+            trimap = read_trimap(trimap_path, self.max_pixels)
             _check_decoded(fg, trimap, fg_path, trimap_path, "trimap")
         else:
             trimap = self._generated_trimap(alpha, rng)

@@ -16,6 +16,7 @@ values are converted by the rules of :mod:`deepmatting.data.pixels`, which the P
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -65,18 +66,79 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
     return h, w
 
 
-def _open(path: str | os.PathLike) -> Image.Image:
-    """Open, fully decode and EXIF-rotate an image; any decoding failure becomes a DatasetError."""
+#: The largest image the readers decode, in pixels: well below Pillow's decompression-bomb error (179 MP),
+#: so a file that claims a huge size fails fast, by name. Readers and datasets take ``max_pixels``.
+DEFAULT_MAX_PIXELS = 50_000_000
+
+#: The best ratio deflate can reach (258-byte matches in 2-bit codes): compressed PNG pixel data smaller than
+#: its raw size / this cannot hold the whole image, whatever the pixels are.
+_DEFLATE_MAX_RATIO = 1032
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+
+
+def _png_data_too_short(source) -> bool:
+    """True when a PNG's compressed pixel data (IDAT chunks) is too short for the size its header claims.
+
+    Pillow fills a PNG whose zlib stream ends early with zeros, silently; this reads chunk headers only.
+    """
+    own = not hasattr(source, "read")
+    f = open(source, "rb") if own else source
+    start = 0 if own else f.tell()
+    try:
+        f.seek(start)
+        if f.read(8) != b"\x89PNG\r\n\x1a\n":
+            return False
+        raw = idat = 0
+        while True:
+            head = f.read(8)
+            if len(head) < 8:
+                break
+            length, kind = struct.unpack(">I4s", head)
+            if kind == b"IHDR":
+                w, h, depth, color = struct.unpack(">IIBB", f.read(10))
+                raw = h * (1 + -(-w * _PNG_CHANNELS.get(color, 4) * depth // 8))
+                f.seek(length - 10 + 4, os.SEEK_CUR)
+                continue
+            if kind == b"IDAT":
+                idat += length
+            if kind == b"IEND":
+                break
+            f.seek(length + 4, os.SEEK_CUR)
+        return idat * _DEFLATE_MAX_RATIO + 1024 < raw
+    except (OSError, struct.error):
+        return False  # unreadable headers: Pillow reports those itself
+    finally:
+        if own:
+            f.close()
+        else:
+            f.seek(start)
+
+
+def _open(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Open, fully decode and EXIF-rotate an image; any decoding failure becomes a DatasetError.
+
+    Images over ``max_pixels`` (None: no limit beyond Pillow's) are refused from the header, before decoding.
+    """
     try:
         with Image.open(path) as im:
+            w, h = im.size
+            if max_pixels is not None and w * h > max_pixels:
+                raise DatasetError(f"{path}: {w}x{h} is {w * h / 1e6:.0f} MP, more than the limit of "
+                                   f"{max_pixels / 1e6:g} MP for one image; downscale it, or raise the limit "
+                                   "(max_pixels=, --max-megapixels)")
+            if im.format == "PNG" and _png_data_too_short(path):
+                raise DatasetError(f"{path}: truncated: the file holds far too little pixel data for the "
+                                   f"{w}x{h} image its header claims; re-export it or remove it")
             im.load()  # force the full decode now: a truncated file must fail here, by name
             return upright(im)
+    except DatasetError:
+        raise
     except DECODE_ERRORS as e:
         raise DatasetError(f"{path}: cannot decode the image ({type(e).__name__}: {e}); the file is "
                            "missing, truncated or not an image, re-export it or remove it") from e
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
+def read_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Read a photo as ``HxWx3 float32`` in [0,1].
 
     EXIF orientation is applied; grayscale is repeated to three channels; an alpha channel (RGBA, LA) is
@@ -87,6 +149,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     Parameters
     ----------
     path : str or os.PathLike
+    max_pixels : int or None, default :data:`DEFAULT_MAX_PIXELS` (50 MP)
+        Larger images are refused from the header, before decoding; None lifts the limit.
 
     Returns
     -------
@@ -103,20 +167,21 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     >>> image.shape, image.dtype  # doctest: +SKIP
     ((1080, 1920, 3), dtype('float32'))
     """
-    return image_pixels(_open(path), path)
+    return image_pixels(_open(path, max_pixels), path)
 
 
-def _read_plane(path: str | os.PathLike, what: str) -> np.ndarray:
+def _read_plane(path: str | os.PathLike, what: str,
+                max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """The single channel of a matte or trimap file, as stored (uint8, uint16, int32, float32 or bool).
 
     Gray modes are returned as they are. A palette file is expanded first. RGBA/LA files use their alpha
     channel unless it is fully opaque, in which case the colour channels carry the matte. Colour channels
     must be gray (equal within :data:`GRAY_TOLERANCE` levels), else the file is not a matte.
     """
-    return plane_pixels(_open(path), path, what)
+    return plane_pixels(_open(path, max_pixels), path, what)
 
 
-def read_alpha(path: str | os.PathLike) -> np.ndarray:
+def read_alpha(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Read an alpha matte as ``HxW float32`` in [0,1] (0 = background, 1 = foreground).
 
     Accepted: single-channel 8-bit, 16-bit (precision kept, values / 65535) and float files; RGB files
@@ -127,6 +192,8 @@ def read_alpha(path: str | os.PathLike) -> np.ndarray:
     Parameters
     ----------
     path : str or os.PathLike
+    max_pixels : int or None, default :data:`DEFAULT_MAX_PIXELS` (50 MP)
+        Larger images are refused from the header, before decoding; None lifts the limit.
 
     Returns
     -------
@@ -143,10 +210,10 @@ def read_alpha(path: str | os.PathLike) -> np.ndarray:
     >>> alpha.dtype, float(alpha.min()) >= 0.0, float(alpha.max()) <= 1.0  # doctest: +SKIP
     (dtype('float32'), True, True)
     """
-    return to_unit_float(_read_plane(path, "matte"), path)
+    return to_unit_float(_read_plane(path, "matte", max_pixels), path)
 
 
-def read_trimap(path: str | os.PathLike) -> np.ndarray:
+def read_trimap(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Read a trimap as ``HxW uint8`` with values 0 (background), 128 (unknown), 255 (foreground).
 
     The file is read like a matte (:func:`read_alpha` rules for channels; 16-bit and float files are
@@ -157,6 +224,8 @@ def read_trimap(path: str | os.PathLike) -> np.ndarray:
     Parameters
     ----------
     path : str or os.PathLike
+    max_pixels : int or None, default :data:`DEFAULT_MAX_PIXELS` (50 MP)
+        Larger images are refused from the header, before decoding; None lifts the limit.
 
     Returns
     -------
@@ -174,7 +243,7 @@ def read_trimap(path: str | os.PathLike) -> np.ndarray:
     >>> sorted(set(trimap.ravel().tolist())) <= [0, 128, 255]  # doctest: +SKIP
     True
     """
-    return snap_trimap(_read_plane(path, "trimap"), path)
+    return snap_trimap(_read_plane(path, "trimap", max_pixels), path)
 
 
 def write_alpha(path: str | os.PathLike, alpha: np.ndarray, bits: int = 8) -> None:

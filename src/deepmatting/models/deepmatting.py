@@ -169,7 +169,7 @@ class DeepMatting(nn.Module):
         try:
             model = cls(config=from_dict(ModelConfig, config))
             model.load_state_dict(ckpt["model"])
-        except (ConfigError, RuntimeError) as e:
+        except (ConfigError, RuntimeError, TypeError, ValueError) as e:
             raise CheckpointError(f"checkpoint {path}: does not match its config ({e})") from e
         model.weights_source = str(path)
         return model.to(map_location)
