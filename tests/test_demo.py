@@ -11,6 +11,7 @@ from deepmatting.demo import run_demo
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
+@pytest.mark.slow
 def test_tiny_demo_writes_everything(tmp_path):
     out = tmp_path / "demo"
     result = run_demo(out, minutes=0.02, train_samples=8, heldout=2, size=64, crop=48, batch_size=2,
@@ -28,6 +29,7 @@ def test_tiny_demo_writes_everything(tmp_path):
     assert result["train"]["steps"] >= 1
 
 
+@pytest.mark.slow
 def test_closed_form_baseline_on_a_tiny_composite():
     pytest.importorskip("pymatting")
     from deepmatting.evaluate import baseline_predictor

@@ -36,7 +36,9 @@ def _torch(model, image, trimap):
         return model.eval()(torch.from_numpy(image), torch.from_numpy(trimap)).numpy()
 
 
-@pytest.fixture(scope="module", params=[*list_architectures(), "light-unet/mask"])
+@pytest.fixture(scope="module", params=[
+    pytest.param(a, marks=pytest.mark.slow) if a == "dim-vgg16" else a for a in list_architectures()
+] + ["light-unet/mask"])
 def exported(request, tmp_path_factory):
     """(model, path) for each architecture, random weights, exported once per module."""
     arch, _, kind = request.param.partition("/")
@@ -90,6 +92,7 @@ def test_export_keeps_training_mode_and_takes_a_checkpoint(tmp_path):
     assert np.abs(OnnxBackend(path)(image, trimap) - _torch(model, image, trimap)).max() < TOLERANCE
 
 
+@pytest.mark.slow
 def test_unpooling_and_refinement_export_at_the_oldest_opset(tmp_path):
     torch.manual_seed(0)
     model = DeepMatting("dim-vgg16", refine=True)

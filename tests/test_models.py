@@ -6,7 +6,7 @@ import pickle
 import pytest
 import torch
 
-from deepmatting import DeepMatting, build_model, list_architectures
+from deepmatting import DeepMatting, list_architectures
 from deepmatting.checkpoint import CheckpointError
 from deepmatting.config import ConfigError, ModelConfig
 
@@ -51,11 +51,16 @@ def test_every_parameter_gets_a_gradient(arch):
 
 
 @pytest.mark.parametrize("arch", ARCHS)
-def test_encoder_and_decoder_attributes(arch):
-    model = DeepMatting(arch=arch)
-    encoder, decoder = build_model(arch)
-    assert type(model.encoder) is type(encoder) and type(model.decoder) is type(decoder)
-    assert len(model.encoder.channels) == len(model.encoder.strides)
+def test_encoder_features_have_the_declared_channels_and_strides(arch):
+    model = DeepMatting(arch=arch).eval()
+    h, w = 64, 96
+    inputs = model.encode_inputs(torch.rand(1, 3, h, w), torch.full((1, 1, h, w), 0.5))
+    with torch.no_grad():
+        out = model.encoder(inputs)
+    features = out[0] if isinstance(out, tuple) else out  # dim-vgg16 also returns its pooling indices
+    assert len(features) == len(model.encoder.channels) == len(model.encoder.strides)
+    for f, c, s in zip(features, model.encoder.channels, model.encoder.strides, strict=True):
+        assert tuple(f.shape[1:]) == (c, h // s, w // s), f"{arch}: {tuple(f.shape)} for stride {s}"
 
 
 def test_default_is_light():

@@ -184,6 +184,7 @@ with open(os.path.join(sys.argv[2], f"rank{os.environ['RANK']}.json"), "w") as f
 """
 
 
+@pytest.mark.slow
 def test_ddp_two_gloo_processes_identical_weights(tmp_path):
     script = tmp_path / "ddp_train.py"
     script.write_text(DDP_SCRIPT)
