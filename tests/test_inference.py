@@ -114,7 +114,7 @@ def test_all_known_trimap_needs_no_model_run():
 def test_mask_becomes_a_trimap_with_the_given_band():
     image, _ = _inputs(80, 120)
     mask = np.zeros((80, 120), np.float32)
-    mask[20:60, 30:90] = 0.8  # soft mask: thresholded at 0.5
+    mask[20:60, 30:90] = 0.97  # nearly sure: thresholded at 0.5, not soft
     expected = trimap_from_mask(mask, 7)
     alpha = predict(image, mask=mask, backend=StubBackend(), mask_band=7)
     _check_known(alpha, expected)
@@ -124,9 +124,28 @@ def test_mask_becomes_a_trimap_with_the_given_band():
     # uint8 and bool masks give the same trimap
     for m in ((mask > 0.5).astype(np.uint8) * 255, mask > 0.5):
         np.testing.assert_array_equal(predict(image, mask=m, backend=StubBackend(), mask_band=7), alpha)
-    # the default band: 1% of the longer side, at least 5 px
-    assert inf.default_mask_band(80, 120) == 5 and inf.default_mask_band(3000, 4000) == 40
+    # the default band: 2% of the subject's size (a 40x60 box: 55 px across), at least 5 px
     _check_known(predict(image, mask=mask, backend=StubBackend()), trimap_from_mask(mask, 5))
+
+
+def test_coarse_masks_from_segmenters_are_cleaned_and_their_doubt_kept():
+    from deepmatting.data.trimap import coarse_mask_band
+
+    mask = np.zeros((200, 300), np.float32)
+    yy, xx = np.mgrid[:200, :300]
+    mask[(yy - 100) ** 2 + (xx - 150) ** 2 < 70**2] = 1.0  # a 140 px subject
+    mask[95:100, 150:154] = 0.0  # a pin-hole inside it
+    mask[10:12, 10:12] = 1.0  # a speck far away
+    d2 = (yy - 100) ** 2 + (xx - 150) ** 2
+    mask[(d2 > 66**2) & (d2 < 70**2)] = 0.5  # soft near its edge: the segmenter's doubt
+    trimap = inf.mask_to_trimap(mask)
+    assert coarse_mask_band(mask > 0.5) == 5  # 2% of ~132 px, at least 5
+    assert trimap[97, 152] == 255  # the hole is filled: no ring of unknown inside the subject
+    assert (trimap[:40, :40] == 0).all()  # the speck is dropped: no ring around it
+    soft = (mask > 0.05) & (mask < 0.95)
+    assert (trimap[soft] == 128).all()
+    assert coarse_mask_band(np.ones((2000, 2000), bool)) == 45
+    assert coarse_mask_band(np.ones((5000, 5000), bool)) == 113
 
 
 def test_model_forms_instance_checkpoint_and_default(model, tmp_path, monkeypatch):

@@ -18,7 +18,7 @@ from PIL import Image
 from .backends import Backend, describe_backend, load_backend
 from .checkpoint import CheckpointError
 from .data.pixels import as_image, as_mask, as_trimap
-from .data.trimap import trimap_from_mask
+from .data.trimap import trimap_from_coarse_mask
 from .models import DeepMatting
 from .tensors import TRIMAP_BG, TRIMAP_FG, TRIMAP_UNKNOWN, trimap_to_float
 
@@ -28,30 +28,22 @@ DEFAULT_TILE_OVERLAP = 64
 
 
 # ---- coarse masks -------------------------------------------------------------------------------
-def default_mask_band(height: int, width: int) -> int:
-    """Half-width in pixels of the unknown band around a coarse mask's edge: 1% of the longer side.
-
-    At least 5 and at most 254 pixels: 5 px up to 500 px images, 10 px at 1000 px, 40 px at 4000 px.
-    """
-    return int(min(254, max(5, round(max(height, width) / 100))))
-
-
 def mask_to_trimap(mask: np.ndarray | Image.Image, band: float | None = None) -> np.ndarray:
-    """The trimap :func:`predict` makes from a coarse mask: unknown ``band`` px either side of its edge.
+    """The trimap :func:`predict` makes from a coarse mask (:func:`deepmatting.data.trimap_from_coarse_mask`).
+
+    Specks dropped and small holes filled, unknown ``band`` px either side of the edge (default: 2% of the
+    subject's size, at least 5 px), and unknown wherever the mask is soft.
 
     Parameters
     ----------
     mask : np.ndarray or PIL.Image.Image, HxW binary or soft mask (see :func:`deepmatting.data.as_mask`)
     band : float, optional
-        Half-width of the unknown band; default :func:`default_mask_band`.
 
     Returns
     -------
     np.ndarray, HxW uint8 {0, 128, 255}
     """
-    soft = as_mask(mask)
-    h, w = soft.shape
-    return trimap_from_mask(soft, default_mask_band(h, w) if band is None else band)
+    return trimap_from_coarse_mask(as_mask(mask), band)
 
 
 # ---- tiling ---------------------------------------------------------------------------------------
@@ -158,8 +150,9 @@ def predict(image: np.ndarray | Image.Image, trimap: np.ndarray | Image.Image | 
         noise, pymatting's 128/255) are snapped (:func:`deepmatting.data.as_trimap`).
     mask : np.ndarray, optional
         ``HxW`` coarse binary or soft mask (uint8 0..255, bool, or float in [0,1]). For trimap models it
-        becomes a trimap (:func:`mask_to_trimap`: thresholded at 0.5, unknown ``mask_band`` px either side
-        of the edge); mask models (``config.input == "mask"``) read it directly.
+        becomes a trimap (:func:`mask_to_trimap`: thresholded at 0.5, cleaned of specks and small holes,
+        unknown ``mask_band`` px either side of the edge and where the mask is soft); mask models
+        (``config.input == "mask"``) read it directly.
     model : DeepMatting, path, or None
         A model, a checkpoint file, or None for the default model that ships with the package (loaded once
         per process; a :class:`~deepmatting.checkpoint.CheckpointError` says so when there is none). For
@@ -171,8 +164,8 @@ def predict(image: np.ndarray | Image.Image, trimap: np.ndarray | Image.Image | 
         down to the model's padding multiple), blended with linear ramps over ``tile_overlap`` px. Only
         tiles with unknown pixels run, and peak memory follows the tile size, not the image size.
     mask_band : float, optional
-        Half-width of the unknown band made from a mask; default :func:`default_mask_band` (1% of the
-        longer side, 5..254 px).
+        Half-width of the unknown band made from a mask; default 2% of the subject's size, 5..254 px
+        (:func:`deepmatting.data.trimap.coarse_mask_band`).
     backend : Backend, optional
         A ready backend (e.g. :class:`TorchBackend` or ``deepmatting.export.OnnxBackend``); replaces
         ``model`` and ``device``.

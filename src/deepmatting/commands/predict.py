@@ -51,8 +51,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-megapixels", type=float, default=50.0,
                    help="larger images are refused by name (raise it for bigger photos)")
     p.add_argument("--mask-band", type=float, default=None, metavar="PX",
-                   help="half-width of the unknown band made from --mask (default: 1%% of the longer side, "
-                        "at least 5 px)")
+                   help="half-width of the unknown band made from --mask (default: 2%% of the subject's "
+                        "size, at least 5 px)")
     add_device(p)
 
 

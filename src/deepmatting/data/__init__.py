@@ -28,7 +28,7 @@ from .transforms import (
     resize_array,
     train_transforms,
 )
-from .trimap import erode_disk, make_trimap, trimap_from_mask
+from .trimap import erode_disk, make_trimap, trimap_from_coarse_mask, trimap_from_mask
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -63,6 +63,7 @@ __all__ = [
     "resize_array",
     "synthesize",
     "train_transforms",
+    "trimap_from_coarse_mask",
     "trimap_from_mask",
     "write_alpha",
     "as_image",
