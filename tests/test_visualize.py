@@ -32,6 +32,10 @@ def test_three_panels_without_ground_truth(tmp_path):
     path = tmp_path / "fig.png"
     fig = side_by_side(image, alpha, path, trimap=trimap)
     assert [ax.get_title() for ax in fig.axes] == ["Image", "Predicted alpha", "Masked image"]
+    legend = fig.axes[0].get_legend()  # the yellow outline explains itself
+    assert legend is not None
+    assert [t.get_text() for t in legend.get_texts()] == ["edge of the trimap's unknown region"]
+    assert side_by_side(image, alpha).axes[0].get_legend() is None  # no trimap, no outline, no legend
     with Image.open(path) as im:
         w, h = im.size
     assert w >= 2 * h and w <= 2000

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from .data.pixels import as_image, as_trimap
 from .foreground import estimate_foreground
@@ -19,6 +20,10 @@ from .tensors import TRIMAP_UNKNOWN
 
 #: Panel titles, left to right (the last two only when the ground truth is given).
 TITLES = ("Image", "Predicted alpha", "Masked image", "Ground truth", "Error |pred - gt|")
+
+#: The outline of the trimap's unknown region on the image panel, and its legend entry.
+OUTLINE_COLOR = "yellow"
+OUTLINE_LABEL = "edge of the trimap's unknown region"
 
 #: Images are shown at most this many pixels on their longer side (block-averaged), which keeps the
 #: figure fast to draw and the PNG small whatever the input size.
@@ -94,7 +99,7 @@ def side_by_side(image: np.ndarray, alpha: np.ndarray, path: str | os.PathLike |
     gt : np.ndarray, HxW float in [0,1], optional
         Ground-truth alpha: adds "Ground truth" and "Error |pred - gt|" panels (with a colour bar).
     trimap : np.ndarray, HxW uint8 {0,128,255}, optional
-        The unknown region is outlined on the image, and the error is shown inside it only.
+        The unknown region is outlined on the image (with a legend), and the error is shown inside it only.
     fg : np.ndarray, HxWx3 float in [0,1], optional
         Foreground colours for the masked image (estimated at display resolution when not given).
     titles : sequence of str
@@ -146,7 +151,9 @@ def side_by_side(image: np.ndarray, alpha: np.ndarray, path: str | os.PathLike |
     if tri is not None:
         unknown = _shrink((tri == TRIMAP_UNKNOWN).astype(np.float32), k)
         if 0 < unknown.min() or unknown.max() > 0:
-            axes[0].contour(unknown, levels=[0.5], colors="yellow", linewidths=0.6)
+            axes[0].contour(unknown, levels=[0.5], colors=OUTLINE_COLOR, linewidths=0.6)
+            outline = Line2D([], [], color=OUTLINE_COLOR, linewidth=1.5, label=OUTLINE_LABEL)
+            axes[0].legend(handles=[outline], loc="lower left", fontsize="small", framealpha=0.75)
     axes[1].imshow(a, cmap="gray", vmin=0, vmax=1, interpolation="antialiased")
     axes[2].imshow(np.clip(masked, 0, 1), interpolation="antialiased")
     if gt is not None:
