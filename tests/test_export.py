@@ -24,16 +24,18 @@ TOLERANCE = 1e-4
 SIZES = [(1, 45, 67), (2, 70, 33)]
 
 
-def _random_inputs(b, h, w, seed=0):
+def _random_inputs(b, h, w, seed=0, model=None):
     rng = np.random.default_rng(seed)
     image = rng.random((b, 3, h, w), dtype=np.float32)
     trimap = (rng.integers(0, 3, (b, 1, h, w)) / 2).astype(np.float32)  # 0 / 0.5 / 1
+    if model is not None and model.prior is not None:  # a refining model also reads a classical matte
+        return image, trimap, rng.random((b, 1, h, w), dtype=np.float32)
     return image, trimap
 
 
-def _torch(model, image, trimap):
+def _torch(model, *inputs):
     with torch.no_grad():
-        return model.eval()(torch.from_numpy(image), torch.from_numpy(trimap)).numpy()
+        return model.eval()(*(torch.from_numpy(a) for a in inputs)).numpy()
 
 
 @pytest.fixture(scope="module", params=[
@@ -52,18 +54,18 @@ def exported(request, tmp_path_factory):
 def test_onnxruntime_matches_pytorch(exported, size):
     model, path = exported
     backend = OnnxBackend(path, threads=2)
-    image, trimap = _random_inputs(*size)
-    out = backend(image, trimap)
+    inputs = _random_inputs(*size, model=model)
+    out = backend(*inputs)
     assert out.shape == (size[0], 1, *size[1:]) and out.dtype == np.float32
-    assert np.abs(out - _torch(model, image, trimap)).max() < TOLERANCE
+    assert np.abs(out - _torch(model, *inputs)).max() < TOLERANCE
 
 
 def test_tiny_and_aligned_sizes(exported):
     model, path = exported
     backend = OnnxBackend(path)
     for size in [(1, 1, 1), (1, 32, 64)]:
-        image, trimap = _random_inputs(*size, seed=1)
-        assert np.abs(backend(image, trimap) - _torch(model, image, trimap)).max() < TOLERANCE
+        inputs = _random_inputs(*size, seed=1, model=model)
+        assert np.abs(backend(*inputs) - _torch(model, *inputs)).max() < TOLERANCE
 
 
 def test_metadata_and_graph(exported):
@@ -73,12 +75,13 @@ def test_metadata_and_graph(exported):
     assert meta[META_PAD_MULTIPLE] == str(model.pad_multiple)
     assert meta[META_INPUT] == model.config.input
     assert meta[META_ARCH] == model.config.arch
-    assert [i.name for i in proto.graph.input] == ["image", "trimap"]
+    assert [i.name for i in proto.graph.input] == ["image", "trimap"] + (["prior"] if model.prior else [])
     assert [o.name for o in proto.graph.output] == ["alpha"]
     dims = [d.dim_param for d in proto.graph.input[0].type.tensor_type.shape.dim]
     assert dims == ["batch", "", "height", "width"]  # channels fixed, the rest dynamic
     backend = OnnxBackend(path)
     assert backend.pad_multiple == model.pad_multiple and backend.input == model.config.input
+    assert backend.prior == model.prior
 
 
 def test_export_keeps_training_mode_and_takes_a_checkpoint(tmp_path):

@@ -22,6 +22,14 @@ def _inputs(b, h, w, seed=0):
     return image, trimap
 
 
+def _args(model, b, h, w, seed=0):
+    """The forward arguments of ``model``: image, trimap, and a prior matte for models that refine one."""
+    image, trimap = _inputs(b, h, w, seed)
+    if model.prior is None:
+        return image, trimap
+    return image, trimap, torch.rand(b, 1, h, w, generator=torch.Generator().manual_seed(seed + 1))
+
+
 def test_registry_names_default_first_and_dim():
     assert ARCHS[0] == "light-unet"
     assert "dim-vgg16" in ARCHS
@@ -32,9 +40,8 @@ def test_registry_names_default_first_and_dim():
 def test_any_size_in_same_size_out(arch, size):
     torch.manual_seed(0)
     model = DeepMatting(arch=arch).eval()
-    image, trimap = _inputs(2, *size)
     with torch.no_grad():
-        alpha = model(image, trimap)
+        alpha = model(*_args(model, 2, *size))
     assert alpha.shape == (2, 1, *size)
     assert torch.isfinite(alpha).all()
     assert alpha.min() >= 0 and alpha.max() <= 1
@@ -44,8 +51,7 @@ def test_any_size_in_same_size_out(arch, size):
 def test_every_parameter_gets_a_gradient(arch):
     torch.manual_seed(0)
     model = DeepMatting(arch=arch, refine=True) if arch == "dim-vgg16" else DeepMatting(arch=arch)
-    image, trimap = _inputs(2, 64, 64)
-    model(image, trimap).mean().backward()
+    model(*_args(model, 2, 64, 64)).mean().backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
     assert not missing, f"{arch}: no finite gradient for {missing[:5]}"
 
@@ -54,7 +60,7 @@ def test_every_parameter_gets_a_gradient(arch):
 def test_encoder_features_have_the_declared_channels_and_strides(arch):
     model = DeepMatting(arch=arch).eval()
     h, w = 64, 96
-    inputs = model.encode_inputs(torch.rand(1, 3, h, w), torch.full((1, 1, h, w), 0.5))
+    inputs = model.encode_inputs(*_args(model, 1, h, w))
     with torch.no_grad():
         out = model.encoder(inputs)
     features = out[0] if isinstance(out, tuple) else out  # dim-vgg16 also returns its pooling indices
@@ -116,9 +122,9 @@ def test_checkpoint_round_trip(arch, tmp_path):
     assert raw["config"]["arch"] == arch and raw["note"] == "hello"
     back = DeepMatting.from_checkpoint(path).eval()
     assert back.config == model.config
-    image, trimap = _inputs(1, 50, 70)
+    args = _args(model, 1, 50, 70)
     with torch.no_grad():
-        assert torch.allclose(model(image, trimap), back(image, trimap), atol=1e-6)
+        assert torch.allclose(model(*args), back(*args), atol=1e-6)
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")], "temporary file left behind"
 
 
@@ -185,3 +191,15 @@ def test_batchnorm_folding_keeps_outputs():
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
     with torch.no_grad():
         assert torch.allclose(model(image, trimap), fused(image, trimap), atol=1e-5)
+
+
+def test_a_refining_model_starts_as_its_prior_and_needs_it():
+    model = DeepMatting("effnet-cf").eval()
+    image, trimap, prior = _args(model, 1, 45, 67)
+    with torch.no_grad():
+        alpha = model(image, trimap, prior)
+    assert torch.allclose(alpha, prior.clamp(1e-3, 1 - 1e-3), atol=1e-6)  # the correction starts at zero
+    with pytest.raises(ValueError, match="pass prior="):
+        model(image, trimap)
+    with pytest.raises(ValueError, match="takes no prior"):
+        DeepMatting()(image, trimap, prior)

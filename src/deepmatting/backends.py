@@ -4,8 +4,9 @@ A *backend* is any object with
 
 - ``pad_multiple: int`` — what H and W get padded to (the backend pads itself; tiles are aligned to it),
 - ``input: str`` — ``"trimap"`` or ``"mask"`` (what the model reads beside the image),
-- ``__call__(image Bx3xHxW float32 [0,1], trimap Bx1xHxW float32 {0,0.5,1}) -> Bx1xHxW float32 [0,1]``
-  on NumPy arrays.
+- ``prior: str | None`` — the classical matte the model refines (``"closed-form"``), if any,
+- ``__call__(image Bx3xHxW float32 [0,1], trimap Bx1xHxW float32 {0,0.5,1}[, prior Bx1xHxW]) ->
+  Bx1xHxW float32 [0,1]`` on NumPy arrays.
 
 :class:`TorchBackend` runs a :class:`~deepmatting.models.DeepMatting` (BatchNorm folded, channels-last);
 :class:`OnnxBackend` runs a file written by ``deepmatting.export.export_onnx`` with onnxruntime.
@@ -35,6 +36,7 @@ INSTALL_HINT = "pip install 'deepmatting[onnx]'"
 
 #: Names of the ONNX graph's inputs and output.
 INPUT_NAMES = ("image", "trimap")
+PRIOR_NAME = "prior"  # the third input of models that refine a classical matte
 OUTPUT_NAME = "alpha"
 
 #: ``metadata_props`` keys written by ``deepmatting.export.export_onnx`` and read by :class:`OnnxBackend`.
@@ -43,6 +45,7 @@ META_INPUT = "deepmatting.input"
 META_ARCH = "deepmatting.arch"
 META_CONFIG = "deepmatting.config"
 META_VERSION = "deepmatting.version"
+META_PRIOR = "deepmatting.prior"
 
 UNTRAINED_WARNING = (
     "this DeepMatting model was neither trained nor loaded: its weights are the random initialisation and "
@@ -67,7 +70,7 @@ class Backend(Protocol):
     pad_multiple: int
     input: str
 
-    def __call__(self, image: np.ndarray, trimap: np.ndarray) -> np.ndarray: ...
+    def __call__(self, image: np.ndarray, trimap: np.ndarray, *prior: np.ndarray) -> np.ndarray: ...
 
 
 class TorchBackend:
@@ -107,16 +110,18 @@ class TorchBackend:
         self.pad_multiple = int(model.pad_multiple)
         self.input = model.config.input
         self.arch = model.config.arch
+        self.prior = model.prior
         self.source = model.weights_source or "random weights"
 
-    def __call__(self, image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
+    def __call__(self, image: np.ndarray, trimap: np.ndarray, prior: np.ndarray | None = None) -> np.ndarray:
+        def tensor(a: np.ndarray) -> torch.Tensor:
+            t = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(self.device)
+            return t.contiguous(memory_format=self.memory_format)  # (B, C, H, W)
+
         with torch.inference_mode():
-            x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).to(self.device)
-            t = torch.from_numpy(np.ascontiguousarray(trimap, dtype=np.float32)).to(self.device)
-            x = x.contiguous(memory_format=self.memory_format)  # (B, 3, H, W)
-            t = t.contiguous(memory_format=self.memory_format)  # (B, 1, H, W)
+            inputs = [tensor(image), tensor(trimap)] + ([tensor(prior)] if prior is not None else [])
             with torch.autocast(self.device.type, dtype=autocast_dtype(self.device), enabled=self.amp):
-                alpha = self.model(x, t)  # (B, 1, H, W)
+                alpha = self.model(*inputs)  # (B, 1, H, W)
             return alpha.float().cpu().numpy()
 
 
@@ -182,20 +187,21 @@ class OnnxBackend:
             raise CheckpointError(message) from e
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         names = tuple(i.name for i in self.session.get_inputs())
-        if names != INPUT_NAMES or META_PAD_MULTIPLE not in self.metadata or META_INPUT not in self.metadata:
+        expected = (*INPUT_NAMES, PRIOR_NAME) if self.metadata.get(META_PRIOR) else INPUT_NAMES
+        if names != expected or META_PAD_MULTIPLE not in self.metadata or META_INPUT not in self.metadata:
             raise CheckpointError(
                 f"ONNX model {self.path}: not written by `deepmatting export` (inputs {list(names)}, "
                 f"metadata keys {sorted(self.metadata)}); write one with `deepmatting export`"
             )
         self.pad_multiple = int(self.metadata[META_PAD_MULTIPLE])
         self.input = self.metadata[META_INPUT]
+        self.prior = self.metadata.get(META_PRIOR) or None
 
-    def __call__(self, image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
-        """``Bx3xHxW`` float32 image in [0,1] and ``Bx1xHxW`` float32 trimap -> ``Bx1xHxW`` float32 alpha."""
-        feeds = {
-            "image": np.ascontiguousarray(image, dtype=np.float32),
-            "trimap": np.ascontiguousarray(trimap, dtype=np.float32),
-        }
+    def __call__(self, image: np.ndarray, trimap: np.ndarray, prior: np.ndarray | None = None) -> np.ndarray:
+        """``Bx3xHxW`` image in [0,1], ``Bx1xHxW`` trimap (and prior matte), float32 -> ``Bx1xHxW`` alpha."""
+        feeds = {name: np.ascontiguousarray(a, dtype=np.float32)
+                 for name, a in zip((*INPUT_NAMES, PRIOR_NAME), (image, trimap, prior), strict=True)
+                 if a is not None}
         return self.session.run([OUTPUT_NAME], feeds)[0]
 
     def __repr__(self) -> str:

@@ -37,8 +37,10 @@ from .backends import (
     META_CONFIG,
     META_INPUT,
     META_PAD_MULTIPLE,
+    META_PRIOR,
     META_VERSION,
     OUTPUT_NAME,
+    PRIOR_NAME,
     require_onnx,
 )
 from .checkpoint import atomic_write
@@ -65,13 +67,12 @@ class PaddedGraph(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, image: torch.Tensor, trimap: torch.Tensor) -> torch.Tensor:
+    def forward(self, image: torch.Tensor, trimap: torch.Tensor, *prior: torch.Tensor) -> torch.Tensor:
         h, w = image.shape[-2:]  # traced as shape values, not constants
         m = self.model.pad_multiple
         ph, pw = (m - h % m) % m, (m - w % m) % m
-        image = F.pad(image, (0, pw, 0, ph), mode="replicate")  # (B, 3, H', W'), multiples of m
-        trimap = F.pad(trimap, (0, pw, 0, ph), mode="replicate")  # (B, 1, H', W')
-        return self.model(image, trimap)[..., :h, :w]  # (B, 1, H, W)
+        padded = [F.pad(t, (0, pw, 0, ph), mode="replicate") for t in (image, trimap, *prior)]  # to m
+        return self.model(*padded)[..., :h, :w]  # (B, 1, H, W)
 
 
 def _max_unpool2d_symbolic(g, x, indices, output_size):
@@ -171,6 +172,8 @@ def export_onnx(
     # an example batch whose size is not a multiple of pad_multiple, so padding is exercised while tracing
     image = torch.rand(2, 3, m + 5, m + 7, device=device)
     trimap = torch.full((2, 1, m + 5, m + 7), 0.5, device=device)
+    examples = (image, trimap) if model.prior is None else (image, trimap, torch.rand_like(trimap))
+    names = (*INPUT_NAMES, PRIOR_NAME)[: len(examples)]
     dims = {0: "batch", 2: "height", 3: "width"}
     buffer = io.BytesIO()
     was_training = model.training
@@ -185,11 +188,11 @@ def export_onnx(
             warnings.filterwarnings("ignore", message="The feature will be removed")
             torch.onnx.export(
                 PaddedGraph(model).eval(),
-                (image, trimap),
+                examples,
                 buffer,
-                input_names=list(INPUT_NAMES),
+                input_names=list(names),
                 output_names=[OUTPUT_NAME],
-                dynamic_axes={name: dims for name in (*INPUT_NAMES, OUTPUT_NAME)},
+                dynamic_axes={name: dims for name in (*names, OUTPUT_NAME)},
                 opset_version=opset,
                 do_constant_folding=True,
                 dynamo=False,
@@ -204,6 +207,7 @@ def export_onnx(
         META_ARCH: model.config.arch,
         META_CONFIG: json.dumps(asdict(model.config)),
         META_VERSION: __version__,
+        META_PRIOR: model.prior or "",
     }
     onnx.helper.set_model_props(proto, metadata)
     proto.doc_string = (

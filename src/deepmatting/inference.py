@@ -46,6 +46,26 @@ def mask_to_trimap(mask: np.ndarray | Image.Image, band: float | None = None) ->
     return trimap_from_coarse_mask(as_mask(mask), band)
 
 
+def prior_matte(name: str, image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
+    """The classical matte a refining model reads (``backend.prior``), computed on the whole image.
+
+    Parameters
+    ----------
+    name : str, ``"closed-form"`` (Levin et al. 2008, :func:`deepmatting.closed_form.closed_form_alpha`)
+    image : np.ndarray, HxWx3 float32 [0,1]
+    trimap : np.ndarray, HxW uint8 {0,128,255}
+
+    Returns
+    -------
+    np.ndarray, HxW float32 in [0, 1]
+    """
+    if name != "closed-form":
+        raise ValueError(f"unknown prior matte {name!r}: deepmatting computes 'closed-form'")
+    from .closed_form import closed_form_alpha
+
+    return np.asarray(closed_form_alpha(image, trimap), dtype=np.float32)
+
+
 # ---- tiling ---------------------------------------------------------------------------------------
 def tile_starts(length: int, tile: int, overlap: int, multiple: int) -> list[int]:
     """Start offsets of overlapping tiles covering ``0..length`` along one axis.
@@ -88,7 +108,8 @@ def _tiles(h: int, w: int, tile: int, overlap: int,
 
 
 def run_tiled(backend: Backend, image: np.ndarray, guide: np.ndarray, unknown: np.ndarray | None = None, *,
-              tile_size: int = DEFAULT_TILE_SIZE, tile_overlap: int = DEFAULT_TILE_OVERLAP) -> np.ndarray:
+              prior: np.ndarray | None = None, tile_size: int = DEFAULT_TILE_SIZE,
+              tile_overlap: int = DEFAULT_TILE_OVERLAP) -> np.ndarray:
     """Run ``backend`` over an image in overlapping tiles and blend them.
 
     Parameters
@@ -98,6 +119,8 @@ def run_tiled(backend: Backend, image: np.ndarray, guide: np.ndarray, unknown: n
     guide : np.ndarray, HxW float32: the trimap {0,0.5,1} or the coarse mask fed to the model
     unknown : np.ndarray, HxW bool, optional
         Pixels whose prediction is needed; tiles without any are skipped (all tiles run when None).
+    prior : np.ndarray, HxW float32 [0,1], optional
+        The classical matte, for backends that refine one (``backend.prior``).
     tile_size, tile_overlap : int
         Tile side (rounded down to ``backend.pad_multiple``) and the minimum overlap between neighbours.
 
@@ -118,7 +141,8 @@ def run_tiled(backend: Backend, image: np.ndarray, guide: np.ndarray, unknown: n
             continue
         x = np.ascontiguousarray(image[rows, cols].transpose(2, 0, 1)[None])  # (1, 3, h, w)
         t = np.ascontiguousarray(guide[rows, cols][None, None])  # (1, 1, h, w)
-        pred = np.asarray(backend(x, t), dtype=np.float32)
+        extra = () if prior is None else (np.ascontiguousarray(prior[rows, cols][None, None]),)
+        pred = np.asarray(backend(x, t, *extra), dtype=np.float32)
         if pred.shape != t.shape:
             raise CheckpointError(f"{describe_backend(backend)}: returned an alpha of shape {pred.shape} for "
                                   f"an input of shape {t.shape}: not a matting model deepmatting can run")
@@ -218,7 +242,9 @@ def predict(image: np.ndarray | Image.Image, trimap: np.ndarray | Image.Image | 
         raise ValueError("a trimap (HxW, 0/128/255) or a coarse mask (HxW, binary or soft) is needed "
                          "beside the image: pass trimap= or mask=")
     unknown = tri == TRIMAP_UNKNOWN
-    alpha = run_tiled(backend, img, trimap_to_float(tri), unknown, tile_size=tile_size,
+    refines = getattr(backend, "prior", None) and unknown.any()
+    prior = prior_matte(backend.prior, img, tri) if refines else None
+    alpha = run_tiled(backend, img, trimap_to_float(tri), unknown, prior=prior, tile_size=tile_size,
                       tile_overlap=tile_overlap)
     np.clip(alpha, 0, 1, out=alpha)
     alpha[tri == TRIMAP_BG] = 0.0

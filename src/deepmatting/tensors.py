@@ -67,7 +67,8 @@ def collate(samples: Sequence[dict]) -> dict:
     """Stack sample dicts of equal size into a batch of tensors.
 
     Returns a dict with ``image`` Bx3xHxW, ``trimap`` Bx1xHxW float {0,0.5,1}, ``alpha`` Bx1xHxW,
-    ``fg``/``bg`` Bx3xHxW when every sample has them, and ``name`` (list of str).
+    ``fg``/``bg`` Bx3xHxW and ``prior`` Bx1xHxW (a classical matte) when every sample has them, and
+    ``name`` (list of str).
     """
     batch = {
         "image": image_to_tensor(np.stack([s["image"] for s in samples])),
@@ -78,4 +79,6 @@ def collate(samples: Sequence[dict]) -> dict:
     for key in ("fg", "bg"):
         if all(s.get(key) is not None for s in samples):
             batch[key] = image_to_tensor(np.stack([s[key] for s in samples]))
+    if all(s.get("prior") is not None for s in samples):
+        batch["prior"] = plane_to_tensor(np.stack([s["prior"] for s in samples]))
     return batch

@@ -338,8 +338,9 @@ def train_one_epoch(model: torch.nn.Module, loss_fn: MattingLoss, optimizer: tor
         batch = {k: (v.to(dev, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
         image = batch["image"].contiguous(memory_format=torch.channels_last)
         lr = set_learning_rate(optimizer, cfg, state, total_steps)
+        prior = [batch["prior"]] if "prior" in batch else []  # for models that refine a classical matte
         with _autocast(cfg, dev):
-            pred = model(image, batch["trimap"])  # (B, 1, H, W)
+            pred = model(image, batch["trimap"], *prior)  # (B, 1, H, W)
         pred = pred.float()
         terms = loss_fn(pred, batch)
         loss = float(terms["total"].detach())

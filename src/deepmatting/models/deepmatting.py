@@ -15,6 +15,9 @@ from ..config import ConfigError, ModelConfig, from_dict
 from .known_colors import known_colors
 from .registry import DEFAULT_ARCH, get_architecture, input_channels
 
+#: A prior matte is clamped to [eps, 1 - eps] before its logit is taken.
+PRIOR_EPS = 1e-3
+
 
 class DeepMatting(nn.Module):
     """Predict an alpha matte from an image and a trimap (or a coarse mask).
@@ -55,6 +58,7 @@ class DeepMatting(nn.Module):
         #: are the random initialisation (prediction then warns: the alpha would be meaningless).
         self.weights_source: str | None = None
         self.trimap_encoding = "raw" if self.config.input == "mask" else spec.trimap_encoding
+        self.prior = spec.prior  # the classical matte this model refines, if any (an input of forward)
         self.pad_multiple = spec.pad_multiple
         self.in_channels = input_channels(spec, self.config)
         self.encoder, self.decoder = spec.build(self.config, self.in_channels)
@@ -72,19 +76,22 @@ class DeepMatting(nn.Module):
         self._load_pretrained(self.encoder)
         return True
 
-    def encode_inputs(self, image: torch.Tensor, trimap: torch.Tensor) -> torch.Tensor:
-        """``Bx3xHxW`` image in [0,1] and ``Bx1xHxW`` trimap -> the network input ``BxCxHxW``."""
+    def encode_inputs(self, image: torch.Tensor, trimap: torch.Tensor,
+                      prior: torch.Tensor | None = None) -> torch.Tensor:
+        """``Bx3xHxW`` image in [0,1], ``Bx1xHxW`` trimap (and prior matte) -> network input ``BxCxHxW``."""
         x = (image - self.mean) / self.std  # (B, 3, H, W)
+        extra = [prior] if self.prior is not None else []
         if self.trimap_encoding == "raw":
-            return torch.cat([x, trimap], dim=1)  # (B, 4, H, W)
+            return torch.cat([x, trimap, *extra], dim=1)  # (B, 4[+1], H, W)
         bg = torch.relu(1 - 2 * trimap)  # 1 at 0, 0 from 0.5 up
         fg = torch.relu(2 * trimap - 1)  # 1 at 1, 0 up to 0.5
-        onehot = torch.cat([x, bg, 1 - bg - fg, fg], dim=1)  # (B, 6, H, W)
-        if self.trimap_encoding == "onehot":
-            return onehot
-        return torch.cat([onehot, known_colors(x, bg, fg)], dim=1)  # (B, 12, H, W)
+        parts = [x, bg, 1 - bg - fg, fg]  # (B, 6, H, W)
+        if self.trimap_encoding == "onehot+colors":
+            parts.append(known_colors(x, bg, fg))  # (B, 6, H, W)
+        return torch.cat([*parts, *extra], dim=1)  # (B, 6 | 12 [+1], H, W)
 
-    def forward(self, image: torch.Tensor, trimap: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, image: torch.Tensor, trimap: torch.Tensor | None = None,
+                prior: torch.Tensor | None = None) -> torch.Tensor:
         """Alpha matte for any H and W.
 
         Parameters
@@ -92,6 +99,9 @@ class DeepMatting(nn.Module):
         image : Tensor, Bx3xHxW float in [0,1]
         trimap : Tensor, Bx1xHxW float: 0 background, 0.5 unknown, 1 foreground
             (or a coarse mask in [0,1] for ``input="mask"`` models). Required.
+        prior : Tensor, Bx1xHxW float in [0,1]
+            The classical matte (``self.prior``, e.g. closed-form) for models that refine one; required by
+            them, refused by the others.
 
         Returns
         -------
@@ -103,6 +113,11 @@ class DeepMatting(nn.Module):
             raise ValueError(f"image must be Bx3xHxW, got {tuple(image.shape)}")
         if trimap.shape != (image.shape[0], 1, *image.shape[2:]):
             raise ValueError(f"trimap must be Bx1xHxW matching the image, got {tuple(trimap.shape)}")
+        if (prior is None) != (self.prior is None):
+            raise ValueError(f"{self.config.arch} refines a {self.prior} matte: pass prior= (Bx1xHxW)"
+                             if self.prior else f"{self.config.arch} takes no prior matte")
+        if prior is not None and prior.shape != trimap.shape:
+            raise ValueError(f"prior must be Bx1xHxW matching the image, got {tuple(prior.shape)}")
         if self.training and torch.is_grad_enabled() and self.weights_source is None:
             self.weights_source = "training"
         h, w = image.shape[-2:]
@@ -111,8 +126,11 @@ class DeepMatting(nn.Module):
         if ph or pw:  # padded before encoding: the known colours are not per pixel
             image = F.pad(image, (0, pw, 0, ph), mode="replicate")  # (B, 3, H', W'), multiples of m
             trimap = F.pad(trimap, (0, pw, 0, ph), mode="replicate")  # (B, 1, H', W')
-        inputs = self.encode_inputs(image, trimap)  # (B, C, H', W')
-        logits = self.decoder(self.encoder(inputs), inputs)
+            prior = F.pad(prior, (0, pw, 0, ph), mode="replicate") if prior is not None else None
+        inputs = self.encode_inputs(image, trimap, prior)  # (B, C, H', W')
+        logits = self.decoder(self.encoder(inputs), inputs)  # (B, 1, H', W')
+        if prior is not None:  # a correction of the prior matte, in logits
+            logits = logits + torch.logit(prior.clamp(PRIOR_EPS, 1 - PRIOR_EPS))
         return torch.sigmoid(logits[..., :h, :w])  # (B, 1, H, W)
 
     # ---- checkpoints -------------------------------------------------------------------------------

@@ -34,6 +34,11 @@ class EdgeDecoder(nn.Module):
         Decoder channels at strides 16, 8, 4, 2 (one per skip connection, coarsest first).
     refine_channels : int
         Width of the full-resolution refinement path.
+    guide_channels : int
+        Decoder channels carried to full resolution.
+    zero_output : bool
+        Start the output layers at zero (the logits are 0 everywhere): for models whose output is a
+        correction of an input matte, which then start as that matte.
     """
 
     def __init__(
@@ -43,6 +48,7 @@ class EdgeDecoder(nn.Module):
         widths: tuple[int, ...] = (96, 64, 48, 32),
         refine_channels: int = 16,
         guide_channels: int = 8,
+        zero_output: bool = False,
     ):
         super().__init__()
         skips = list(reversed(encoder_channels[:-1]))  # strides 16, 8, 4, 2
@@ -61,6 +67,10 @@ class EdgeDecoder(nn.Module):
             ConvBNAct(refine_channels, refine_channels, 3),
             nn.Conv2d(refine_channels, 1, 3, padding=1),
         )
+        if zero_output:
+            for conv in (self.coarse, self.refine[-1]):
+                nn.init.zeros_(conv.weight)
+                nn.init.zeros_(conv.bias)
 
     def forward(self, features: list[torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
         x = self.context(features[-1])  # (B, W0, H/32, W/32)

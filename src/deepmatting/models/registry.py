@@ -27,7 +27,9 @@ class Architecture:
     spread over the unknown region, six channels: see :mod:`deepmatting.models.known_colors`).
     ``pad_multiple`` is what H and W are padded to inside the model. ``mean``/``std`` are the
     RGB normalisation the encoder expects. ``load_pretrained(encoder)``, when set, loads the encoder's
-    ImageNet weights (at the start of training only).
+    ImageNet weights (at the start of training only). ``prior`` names a classical matte the model refines
+    (``"closed-form"``): it is an extra input channel, and the model's output is that matte plus a learned
+    correction (in logits), which starts at zero.
     """
 
     name: str
@@ -38,6 +40,7 @@ class Architecture:
     mean: tuple[float, ...] = TORCHVISION_MEAN
     std: tuple[float, ...] = TORCHVISION_STD
     load_pretrained: Callable[[nn.Module], None] | None = None
+    prior: str | None = None
 
 
 def _build_light(cfg: ModelConfig, in_channels: int) -> tuple[nn.Module, nn.Module]:
@@ -53,6 +56,11 @@ def _build_dim(cfg: ModelConfig, in_channels: int) -> tuple[nn.Module, nn.Module
 def _build_effnet(cfg: ModelConfig, in_channels: int) -> tuple[nn.Module, nn.Module]:
     encoder = EfficientNetLite0Encoder(in_channels)
     return encoder, EdgeDecoder(encoder.channels, in_channels)
+
+
+def _build_effnet_residual(cfg: ModelConfig, in_channels: int) -> tuple[nn.Module, nn.Module]:
+    encoder = EfficientNetLite0Encoder(in_channels)
+    return encoder, EdgeDecoder(encoder.channels, in_channels, zero_output=True)
 
 
 ARCHITECTURES: dict[str, Architecture] = {
@@ -83,6 +91,18 @@ ARCHITECTURES: dict[str, Architecture] = {
             std=IMAGENET_STD,
             load_pretrained=load_imagenet_weights,
         ),
+        Architecture(
+            "effnet-cf",
+            "effnet-lite0 refining closed-form matting: the closed-form alpha is an input, the output is it "
+            "plus a learned correction (the 'best quality' mode)",
+            "onehot+colors",
+            32,
+            _build_effnet_residual,
+            mean=IMAGENET_MEAN,
+            std=IMAGENET_STD,
+            load_pretrained=load_imagenet_weights,
+            prior="closed-form",
+        ),
     )
 }
 DEFAULT_ARCH = "light-unet"
@@ -103,8 +123,10 @@ def get_architecture(name: str) -> Architecture:
 def input_channels(arch: Architecture, cfg: ModelConfig) -> int:
     """Channels of the network input: RGB plus the trimap (or mask) encoding."""
     if cfg.input == "mask" or arch.trimap_encoding == "raw":
-        return 4
-    return 12 if arch.trimap_encoding == "onehot+colors" else 6
+        channels = 4
+    else:
+        channels = 12 if arch.trimap_encoding == "onehot+colors" else 6
+    return channels + (arch.prior is not None)
 
 
 def build_model(arch: str | ModelConfig = DEFAULT_ARCH) -> tuple[nn.Module, nn.Module]:
