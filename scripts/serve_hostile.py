@@ -121,7 +121,7 @@ def negative_length(t: Target, mib: int) -> str:
         except (ConnectionError, TimeoutError):
             pass
         line, ctype, _ = read_answer(s, 120)
-    grown = (proc_status(t.pid, "VmHWM") - before) / 1024
+    grown = max(0, proc_status(t.pid, "VmHWM") - before) / 1024
     return (f"Content-Length: -1, {mib} MiB body: answer {status_code(line)} ({ctype or '-'}) after "
             f"{time.monotonic() - start:.1f} s; {sent} MiB accepted by the socket; server peak memory "
             f"+{grown:.0f} MiB")

@@ -3,6 +3,7 @@ driven with urllib and raw sockets (the hostile clients of the "Reliability and 
 
 import argparse
 import base64
+import contextlib
 import io
 import json
 import socket
@@ -452,6 +453,23 @@ def test_cross_origin_requests_are_refused(server_url, headers, host, status):
     headers = {k: (server_url if v == "SAME" else v) for k, v in headers.items()} | {"Content-Length": 2}
     code, _, body = _raw(server_url, _head(server_url, "POST", "/api/predict", headers, host) + b"{}")
     assert code == status and "error" in json.loads(body)
+
+
+def test_a_refused_request_still_sending_a_large_body_reads_its_answer(server_url):
+    body = b"x" * (8 * 2**20)
+    with _connect(server_url) as s:
+        s.sendall(_head(server_url, "POST", "/api/predict", {"Content-Type": "text/plain",
+                                                             "Content-Length": len(body)}))
+
+        def send():
+            with contextlib.suppress(OSError):  # the server stops reading and closes
+                s.sendall(body)
+
+        sender = threading.Thread(target=send, daemon=True)
+        sender.start()
+        status, headers, answer = _answer(s)
+        assert status == 415 and headers["connection"] == "close" and "JSON" in json.loads(answer)["error"]
+    sender.join(10)
 
 
 def test_the_host_policy():

@@ -59,6 +59,11 @@ MAX_CONNECTIONS = 32
 #: Bodies are read in chunks of at most this many bytes.
 CHUNK = 2**20
 
+#: A body the app does not read (a refused request) is skipped when it is at most this long, and the
+#: connection goes on; after a longer one the connection closes, reading and dropping for at most LINGER s.
+SKIP = 2**16
+LINGER = 2.0
+
 _LENGTH = re.compile(r"[0-9]{1,18}")
 _HOST = re.compile(r"(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+))(?::[0-9]{1,5})?")  # name or [IPv6], port
 
@@ -214,18 +219,29 @@ class MattingRequestHandler(BaseHTTPRequestHandler):
             raise
 
     def _discard_unread(self) -> None:
-        """Skip a body the app did not read, so that the connection can go on (else it is closed)."""
-        if not self._unread or self.close_connection:
+        """A body the app did not read: a small one is skipped and the connection goes on; otherwise the
+        connection is closed after at most :data:`LINGER` s of reading and dropping what still comes (so
+        that a client still sending can read the answer rather than a reset)."""
+        if not self._unread and self._unread is not None:
             return
+        if not self.close_connection:
+            try:
+                for _ in self._receive():
+                    pass
+                return
+            except (TimeoutError, ConnectionError):
+                self.close_connection = True
+        self._reader.deadline = min(self._reader.deadline, time.monotonic() + LINGER)
         try:
-            for _ in self._receive():
+            self.connection.shutdown(socket.SHUT_WR)
+            while self.rfile.read1(CHUNK):
                 pass
-        except (TimeoutError, ConnectionError):
-            self.close_connection = True
+        except OSError:  # TimeoutError and ConnectionError included
+            pass
 
     def _write(self, response: Response) -> None:
         """Send ``response`` within the timeout (no body for HEAD); log it once it is sent."""
-        if self._unread is None or self._unread > self.server.app.max_body_bytes:
+        if self._unread is None or self._unread > SKIP:
             self.close_connection = True  # a body that will not be read: the connection cannot go on
         self.connection.settimeout(self.server.timeout_s)
         self._answered = True
