@@ -1,5 +1,7 @@
 """Shared fixtures."""
 
+import threading
+
 import pytest
 import torch
 
@@ -11,3 +13,52 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    """A tiny random-weight model saved as a checkpoint (``DeepMatting(width=0.25)``, seed 0)."""
+    from deepmatting import DeepMatting
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("tiny") / "tiny.pt"
+    DeepMatting(width=0.25).save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_backend(tiny_checkpoint):
+    """The tiny model as a CPU backend, loaded once for the session."""
+    from deepmatting.inference import load_backend
+
+    return load_backend(tiny_checkpoint, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def start_server():
+    """``start_server(backend, **options) -> "http://127.0.0.1:PORT"``: the web app's HTTP server on a free
+    port, serving from a thread (options of :func:`deepmatting.serve.make_server`; quiet unless told);
+    every server is shut down at the end of the session."""
+    from deepmatting.serve import make_server
+
+    servers = []
+
+    def start(backend, **options):
+        options = {"examples": 2, "quiet": True, **options}
+        server = make_server(backend, "127.0.0.1", 0, **options)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield start
+    for server, thread in servers:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@pytest.fixture(scope="session")
+def server_url(start_server, tiny_backend):
+    """The web app with the tiny model and the default limits (two examples), for the session."""
+    return start_server(tiny_backend)

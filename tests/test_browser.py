@@ -6,16 +6,10 @@ installs both (see ``.ci/run``).
 """
 
 import os
-import threading
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
-
-from deepmatting import DeepMatting
-from deepmatting.backends import load_backend
-from deepmatting.serve import make_server
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -27,19 +21,12 @@ if not os.path.exists(CHROMIUM):
 sync_api = pytest.importorskip("playwright.sync_api",
                                reason="the playwright package is missing (pip install playwright)")
 
+pytestmark = pytest.mark.slow  # a browser per module, seconds per test: `pytest -m "not slow"` skips them
+
 
 @pytest.fixture(scope="module")
-def url(tmp_path_factory):
-    torch.manual_seed(0)
-    ckpt = tmp_path_factory.mktemp("browser") / "tiny.pt"
-    DeepMatting(width=0.25).save(ckpt)  # a tiny random-weight model
-    server = make_server(load_backend(ckpt, device="cpu"), "127.0.0.1", 0, examples=2, quiet=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+def url(server_url):
+    return server_url + "/"
 
 
 @pytest.fixture(scope="module")
@@ -132,3 +119,38 @@ def test_bad_upload_shows_a_message(page, files):
     page.set_input_files("#image-file", str(folder / "photo.png"))
     page.set_input_files("#trimap-file", str(folder / "photo_trimap.png"))
     assert _predict_and_download_alpha(page).shape == (H, W)
+
+
+def test_example_thumbnails_show_a_placeholder_until_they_arrive(browser, url):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    held = []  # requests the test lets through when it has seen the placeholders
+
+    def hold(route):
+        held.append(route)
+
+    page.route("**/api/info", hold)
+    page.route("**/api/examples/*/image.png", hold)
+
+    def release(count):
+        for _ in range(200):
+            if len(held) >= count:
+                break
+            page.wait_for_timeout(25)
+        assert len(held) >= count
+        while held:
+            held.pop().continue_()
+
+    try:
+        page.goto(url)
+        assert page.locator(".examples .placeholder").is_visible()  # before the list of examples
+        release(1)
+        page.wait_for_selector(".examples img.loading")  # each thumbnail: a grey box of its size
+        box = page.locator(".examples img.loading").first.bounding_box()
+        assert box["width"] >= 40 and box["height"] >= 40
+        assert page.locator(".examples .placeholder").count() == 0
+        release(2)
+        page.wait_for_function("document.querySelectorAll('.examples img:not(.loading)').length === 2")
+    finally:
+        context.close()

@@ -50,15 +50,21 @@ async function loadInfo() {
     $("model").textContent = `model: ${state.info.model} · reads a ${state.info.input}`;
     if (state.info.input === "mask") selectGuide("mask");
     const box = $("examples");
+    box.replaceChildren();  // the placeholder shown until the list arrived
+    box.removeAttribute("aria-busy");
     for (const ex of state.info.examples) {
+      // each thumbnail is a grey box (class "loading") until its image has arrived
       const img = document.createElement("img");
-      img.src = `api/examples/${ex.id}/image.png`;
+      img.className = "loading";
+      img.addEventListener("load", () => img.classList.remove("loading"));
       img.alt = img.title = `example ${ex.id + 1}`;
       img.dataset.example = ex.id;
       img.addEventListener("click", () => loadExample(ex.id));
+      img.src = `api/examples/${ex.id}/image.png`;
       box.appendChild(img);
     }
   } catch (e) {
+    $("examples").replaceChildren();
     $("model").textContent = "model: unavailable";
     showError(`Cannot reach the server (${e.message}).`);
   }

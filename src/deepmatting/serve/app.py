@@ -1,8 +1,12 @@
-"""A small local web app for matting: upload or draw, predict, look at the result, download it.
+"""The web app without HTTP: what each request gets, as a function of its method, path and body.
 
-Standard library only (``http.server``); the page is ``deepmatting/web/index.html`` with plain JavaScript.
+:class:`MattingApp` answers ``respond(method, path, read_body) -> Response``; the HTTP server
+(:mod:`deepmatting.serve.server`) only checks where a request comes from, reads it within its limits and
+writes the answer. Everything here runs, and is tested, without a socket.
 
-The page sends one JSON request, ``POST /api/predict``::
+The API (documented for users in the README, section "HTTP API"):
+
+``POST /api/predict`` with ``Content-Type: application/json``::
 
     {"image": BASE64, "image_name": "cat.jpg",                   # PNG/JPEG/... bytes, data URLs accepted
      "trimap": BASE64 | "mask": BASE64 | "scribbles": BASE64,     # exactly one of them
@@ -15,12 +19,13 @@ The page sends one JSON request, ``POST /api/predict``::
   **trimap**: opaque light strokes (white) are foreground, opaque dark strokes (black) are background,
   and every pixel not drawn on is unknown (see :func:`scribbles_to_trimap`).
 
-and gets back ``{"width", "height", "guide", "seconds", "alpha", "cutout", "figure", "trimap"}``:
+answered with ``{"width", "height", "guide", "seconds", "alpha", "cutout", "figure", "trimap"}``:
 ``seconds`` is the time :func:`~deepmatting.inference.predict` took, and the images are
 ``data:image/png;base64`` URLs: the 8-bit alpha, the RGBA cutout (foreground colours estimated, so no
-halo), the side-by-side figure (:func:`deepmatting.visualize.side_by_side`) and the trimap that was used.
-Bad input (not an image, more than ``max_pixels`` pixels, sizes that do not match, a bad trimap) is
-answered with a 4xx status and ``{"error": message}``; the page shows the message; the server goes on.
+halo), the side-by-side figure (:func:`deepmatting.visualize.side_by_side`, called as ``deepmatting predict
+--figure`` calls it) and the trimap used (given, drawn, or for a mask the one derived from it, as
+``deepmatting predict`` derives it). Anything wrong is answered with a
+4xx status (503 when busy) and ``{"error": message}``; the page shows the message; the server goes on.
 
 ``GET /api/info`` describes the model and the limits; ``GET /api/examples/<i>/<image|trimap|alpha>.png``
 serves the built-in examples (samples of :class:`~deepmatting.data.SyntheticMattingDataset`).
@@ -30,39 +35,43 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import importlib.resources
 import io
 import json
-import os
 import re
 import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 from PIL import Image
 
-from .backends import META_ARCH, Backend, load_backend
-from .data import DatasetError, SyntheticMattingDataset, image_size, read_alpha, read_image, read_trimap
-from .foreground import cutout, estimate_foreground
-from .inference import mask_to_trimap, predict
-from .tensors import TRIMAP_BG, TRIMAP_FG, TRIMAP_UNKNOWN
-from .visualize import side_by_side
+from ..backends import META_ARCH, Backend
+from ..data import DatasetError, SyntheticMattingDataset, image_size, read_alpha, read_image, read_trimap
+from ..foreground import cutout, estimate_foreground
+from ..inference import mask_to_trimap, predict
+from ..tensors import TRIMAP_BG, TRIMAP_FG, TRIMAP_UNKNOWN
+from ..visualize import side_by_side
 
-#: Largest image accepted, in pixels (width x height).
-MAX_PIXELS = 25_000_000
+#: Largest image accepted by default, in pixels (width x height): a 2000 x 2000 photo, about 8 s of the
+#: default model on two CPU cores (``deepmatting serve --max-megapixels`` raises it).
+MAX_PIXELS = 4_000_000
 
-#: Largest request body accepted, in bytes (a 25 MP photo as PNG plus its trimap, base64-encoded).
-MAX_BODY_BYTES = 256 * 2**20
+#: Predictions that may wait while one runs; the next request is answered 503 "busy" at once.
+QUEUE = 2
 
 #: The built-in examples: how many, their side in pixels, and the seed of the synthetic set (the demo
 #: trains on seed 0 and evaluates on seed 50000; these are neither).
 EXAMPLES = 4
 EXAMPLE_SIZE = 320
 EXAMPLE_SEED = 70_000
+
+JSON = "application/json"
 
 #: Static files of the page, inside the package, and their content types.
 STATIC_FILES = {
@@ -74,13 +83,46 @@ STATIC_FILES = {
 
 GUIDES = ("trimap", "mask", "scribbles")
 
+#: The methods the app answers; others get 405 with this list in ``Allow``.
+METHODS = ("GET", "HEAD", "POST")
+
+
+def max_body_bytes(max_pixels: int) -> int:
+    """Largest request body for images of ``max_pixels``: an image and a guide of at most 4 bytes a pixel
+    each (uncompressed RGBA, more than any PNG or JPEG of a photo needs), base64-encoded, plus 1 MiB.
+
+    >>> max_body_bytes(4_000_000) // 2**20
+    41
+    """
+    return 4 * (4 + 4) * int(max_pixels) // 3 + 2**20
+
 
 class UploadError(ValueError):
-    """A request the app cannot serve; ``status`` is the HTTP status (4xx) sent with the message."""
+    """A request the app cannot serve: ``status`` (4xx, or 503) and ``headers`` go with the message."""
 
-    def __init__(self, message: str, status: int = HTTPStatus.BAD_REQUEST):
+    def __init__(self, message: str, status: int = HTTPStatus.BAD_REQUEST,
+                 headers: tuple[tuple[str, str], ...] = ()):
         super().__init__(message)
         self.status = int(status)
+        self.headers = headers
+
+
+@dataclass(frozen=True)
+class Response:
+    """What the server sends back: status, body bytes, content type and extra headers."""
+
+    status: int
+    body: bytes
+    content_type: str = JSON
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def json(cls, status: int, obj: dict, headers: tuple[tuple[str, str], ...] = ()) -> Response:
+        return cls(int(status), json.dumps(obj).encode("utf-8"), JSON, headers)
+
+    @classmethod
+    def error(cls, e: UploadError) -> Response:
+        return cls.json(e.status, {"error": str(e)}, e.headers)
 
 
 class _Upload(io.BytesIO):
@@ -99,6 +141,16 @@ class _Upload(io.BytesIO):
 
     def __format__(self, spec: str) -> str:
         return format(self.label, spec)
+
+
+def parse_json(body: bytes) -> object:
+    """A request body as JSON; :class:`UploadError` (400) for anything else, deep nesting included."""
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UploadError(f"the request body is not JSON ({e})") from None
+    except RecursionError:
+        raise UploadError("the request body is JSON nested too deeply: send a flat object") from None
 
 
 def decode_upload(payload: dict, field: str, what: str) -> _Upload:
@@ -134,7 +186,8 @@ def _checked_size(upload: _Upload, max_pixels: int) -> tuple[int, int]:
     if h * w > max_pixels:
         raise UploadError(
             f"{upload} is {w}x{h} pixels ({h * w / 1e6:.1f} MP); this server accepts up to "
-            f"{max_pixels / 1e6:g} MP: downscale it first",
+            f"{max_pixels / 1e6:g} MP: downscale it first (or start the server with a larger "
+            "--max-megapixels)",
             HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
         )
     return h, w
@@ -170,11 +223,28 @@ def scribbles_to_trimap(scribbles: np.ndarray) -> np.ndarray:
     return trimap
 
 
-def png_data_url(array: np.ndarray, mode: str | None = None) -> str:
-    """An ``HxW`` / ``HxWxC`` uint8 array as a ``data:image/png;base64,...`` URL."""
+def png_bytes(array: np.ndarray, mode: str | None = None) -> bytes:
+    """An ``HxW`` / ``HxWxC`` uint8 array as PNG file bytes."""
     buffer = io.BytesIO()
     Image.fromarray(array, mode=mode).save(buffer, format="PNG", compress_level=1)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return buffer.getvalue()
+
+
+def data_url(png: bytes) -> str:
+    """PNG bytes as a ``data:image/png;base64,...`` URL."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def figure_png(image: np.ndarray, alpha: np.ndarray, trimap: np.ndarray | None, fg: np.ndarray,
+               gt: np.ndarray | None = None) -> bytes:
+    """The side-by-side figure as PNG bytes, made as ``deepmatting predict --figure`` makes it.
+
+    The same call as the CLI's (image, alpha, the trimap given, the estimated foreground); ``gt`` adds the
+    ground-truth and error panels, for the built-in examples only.
+    """
+    buffer = io.BytesIO()
+    side_by_side(image, alpha, buffer, gt=gt, trimap=trimap, fg=fg)
+    return buffer.getvalue()
 
 
 def _to_uint8(a: np.ndarray) -> np.ndarray:
@@ -188,30 +258,102 @@ class MattingApp:
     ----------
     backend : Backend
         A :class:`~deepmatting.inference.TorchBackend`, ``deepmatting.export.OnnxBackend``, or any object
-        following the backend protocol of :mod:`deepmatting.inference`.
-    max_pixels : int, default 25 000 000
-        Larger images are refused (HTTP 413) before they are decoded.
+        following the backend protocol of :mod:`deepmatting.inference`. Loaded once by the caller and
+        used for every request.
+    max_pixels : int, default 4 000 000
+        Larger images are refused (HTTP 413) before they are decoded; the largest request body accepted
+        follows from it (:func:`max_body_bytes`).
     examples : int, default 4
-        Number of built-in synthetic examples (made on first use).
+        Number of built-in synthetic examples (made on first use, or by :meth:`warm`).
     name : str, optional
         What the page calls the model (default: the architecture, when the backend knows it).
+    queue : int, default 2
+        Predictions that may wait while one runs (one runs at a time: bounded memory, predictable
+        latency); beyond them a request is answered 503 "busy" before its body is read.
+
+    Examples
+    --------
+    >>> app = MattingApp(TorchBackend(DeepMatting(), "cpu"))  # doctest: +SKIP
+    >>> app.respond("GET", "/api/info", read_body=lambda limit: b"").status  # doctest: +SKIP
+    200
     """
 
     def __init__(self, backend: Backend, max_pixels: int = MAX_PIXELS, examples: int = EXAMPLES,
-                 name: str | None = None):
+                 name: str | None = None, queue: int = QUEUE):
+        if max_pixels < 1 or queue < 0:
+            raise ValueError(f"max_pixels must be positive and queue >= 0, got {max_pixels}, {queue}")
         self.backend = backend
         self.max_pixels = int(max_pixels)
+        self.max_body_bytes = max_body_bytes(self.max_pixels)
+        self.queue = int(queue)
         self.examples = SyntheticMattingDataset(examples, size=EXAMPLE_SIZE, seed=EXAMPLE_SEED)
         self.name = name or _backend_name(backend)
         self._example_cache: dict[int, dict] = {}
-        self._lock = threading.Lock()  # one prediction at a time: bounded memory, predictable latency
+        self._example_lock = threading.Lock()  # examples never wait behind a prediction
+        self._predict_lock = threading.Lock()  # one prediction at a time
+        self._admitted = threading.BoundedSemaphore(self.queue + 1)  # the running one and those waiting
 
+    # ---- the requests -----------------------------------------------------------------------------
+    def respond(self, method: str, path: str, read_body: Callable[[int], bytes]) -> Response:
+        """The answer to one request; never raises for anything a client sends.
+
+        Parameters
+        ----------
+        method, path : str
+            ``GET``/``HEAD``/``POST`` (others get 405) and the path, query string allowed.
+        read_body : callable
+            ``read_body(limit) -> bytes``: the request body, refused (:class:`UploadError`) beyond ``limit``
+            bytes. Called only for ``POST /api/predict``, and only once the request is admitted (not busy).
+        """
+        path = path.split("?", 1)[0]
+        try:
+            if method in ("GET", "HEAD"):
+                return self._get(path)
+            if method == "POST":
+                if path != "/api/predict":
+                    raise UploadError(f"no endpoint {path}: POST to /api/predict", HTTPStatus.NOT_FOUND)
+                with self.admission():
+                    payload = parse_json(read_body(self.max_body_bytes))
+                    return Response.json(HTTPStatus.OK, self.predict(payload))
+            raise UploadError(f"{method} is not supported here: use {', '.join(METHODS)}",
+                              HTTPStatus.METHOD_NOT_ALLOWED, (("Allow", ", ".join(METHODS)),))
+        except UploadError as e:
+            return Response.error(e)
+        except Exception as e:  # noqa: BLE001 - the server must keep serving whatever one request does
+            traceback.print_exc(file=sys.stderr)
+            return Response.json(HTTPStatus.INTERNAL_SERVER_ERROR,
+                                 {"error": f"internal error ({type(e).__name__}: {e})"})
+
+    def _get(self, path: str) -> Response:
+        if path in STATIC_FILES:
+            name, content_type = STATIC_FILES[path]
+            return Response(HTTPStatus.OK, _static(name), content_type)
+        if path == "/api/info":
+            return Response.json(HTTPStatus.OK, self.info())
+        if match := _EXAMPLE_PATH.match(path):
+            return Response(HTTPStatus.OK, self.example_png(int(match[1]), match[2]), "image/png")
+        raise UploadError(f"no page {path}", HTTPStatus.NOT_FOUND)
+
+    @contextlib.contextmanager
+    def admission(self) -> Iterator[None]:
+        """A place among the running and waiting predictions; a 503 :class:`UploadError` when none is left."""
+        if not self._admitted.acquire(blocking=False):
+            raise UploadError(f"the server is busy: one prediction is running and {self.queue} are waiting; "
+                              "try again in a few seconds", HTTPStatus.SERVICE_UNAVAILABLE,
+                              (("Retry-After", "5"),))
+        try:
+            yield
+        finally:
+            self._admitted.release()
+
+    # ---- what the routes return ---------------------------------------------------------------------
     def info(self) -> dict:
         return {
             "model": self.name,
             "input": self.backend.input,
             "pad_multiple": int(self.backend.pad_multiple),
             "max_pixels": self.max_pixels,
+            "max_body_bytes": self.max_body_bytes,
             "guides": list(GUIDES),
             "examples": [{"id": i, "size": EXAMPLE_SIZE} for i in range(len(self.examples))],
         }
@@ -220,10 +362,15 @@ class MattingApp:
         """Built-in example ``i``: a sample dict of the synthetic set (cached)."""
         if not 0 <= i < len(self.examples):
             raise UploadError(f"no example {i}: there are {len(self.examples)}", HTTPStatus.NOT_FOUND)
-        with self._lock:
+        with self._example_lock:
             if i not in self._example_cache:
                 self._example_cache[i] = self.examples[i]
             return self._example_cache[i]
+
+    def warm(self) -> None:
+        """Make every built-in example now (the server does it in the background when it starts)."""
+        for i in range(len(self.examples)):
+            self.example(i)
 
     def example_png(self, i: int, kind: str) -> bytes:
         """PNG bytes of example ``i``'s ``image``, ``trimap`` or ``alpha`` (ground truth)."""
@@ -231,12 +378,9 @@ class MattingApp:
         if kind not in ("image", "trimap", "alpha"):
             raise UploadError(f"examples have an image, a trimap and an alpha, not {kind!r}",
                               HTTPStatus.NOT_FOUND)
-        array = sample[kind] if kind == "trimap" else _to_uint8(sample[kind])
-        buffer = io.BytesIO()
-        Image.fromarray(array).save(buffer, format="PNG")
-        return buffer.getvalue()
+        return png_bytes(sample[kind] if kind == "trimap" else _to_uint8(sample[kind]))
 
-    def predict(self, payload: dict) -> dict:
+    def predict(self, payload: object) -> dict:
         """Serve one ``POST /api/predict`` request (see the module docstring).
 
         Raises
@@ -262,7 +406,7 @@ class MattingApp:
         gt = None
         if isinstance(example, int) and not isinstance(example, bool) and 0 <= example < len(self.examples):
             gt = self.example(example)["alpha"]  # the page says the image is this example: show its GT too
-        with self._lock:
+        with self._predict_lock:
             try:
                 image = read_image(upload)
                 trimap = mask = None
@@ -270,6 +414,8 @@ class MattingApp:
                     trimap = read_trimap(guide_upload)
                 elif guide == "mask":
                     mask = read_alpha(guide_upload)
+                    if self.backend.input == "trimap":  # the trimap predict would derive, as the CLI does
+                        trimap, mask = mask_to_trimap(mask), None
                 else:
                     trimap = scribbles_to_trimap(_read_rgba(guide_upload))
                     if (trimap == TRIMAP_UNKNOWN).all():
@@ -278,32 +424,21 @@ class MattingApp:
                 start = time.perf_counter()
                 alpha = predict(image, trimap, mask, backend=self.backend)
                 seconds = time.perf_counter() - start
-                if gt is not None and gt.shape != (h, w):
-                    gt = None
-                result = self._render(image, alpha, trimap, mask, gt)
+                fg = estimate_foreground(image, alpha)
+                gt = gt if gt is not None and gt.shape == (h, w) else None
+                figure = figure_png(image, alpha, trimap, fg, gt)
             except DatasetError as e:
                 raise UploadError(str(e)) from None
             except ValueError as e:
                 if isinstance(e, UploadError):
                     raise
                 raise UploadError(str(e)) from None
-        result.update(width=w, height=h, guide=guide, seconds=round(seconds, 3))
-        return result
-
-    def _render(self, image: np.ndarray, alpha: np.ndarray, trimap: np.ndarray | None,
-                mask: np.ndarray | None, gt: np.ndarray | None) -> dict:
-        """The images sent back: alpha, RGBA cutout, side-by-side figure, and the trimap used (data URLs)."""
-        if trimap is None and mask is not None and self.backend.input == "trimap":
-            trimap = mask_to_trimap(mask)  # the trimap predict made
-        fg = estimate_foreground(image, alpha)
-        figure = side_by_side(image, alpha, gt=gt, trimap=trimap, fg=fg)
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png")
         return {
-            "alpha": png_data_url(_to_uint8(alpha), "L"),
-            "cutout": png_data_url(cutout(image, alpha, fg), "RGBA"),
-            "figure": "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii"),
-            "trimap": png_data_url(trimap, "L") if trimap is not None else None,
+            "width": w, "height": h, "guide": guide, "seconds": round(seconds, 3),
+            "alpha": data_url(png_bytes(_to_uint8(alpha), "L")),
+            "cutout": data_url(png_bytes(cutout(image, alpha, fg), "RGBA")),
+            "figure": data_url(figure),
+            "trimap": data_url(png_bytes(trimap, "L")) if trimap is not None else None,
         }
 
 
@@ -333,153 +468,3 @@ def _static(name: str) -> bytes:
 
 
 _EXAMPLE_PATH = re.compile(r"^/api/examples/(\d+)/(image|trimap|alpha)\.png$")
-
-
-class MattingRequestHandler(BaseHTTPRequestHandler):
-    """Routes requests to ``self.server.app`` (a :class:`MattingApp`); errors become JSON messages."""
-
-    server_version = "deepmatting"
-    protocol_version = "HTTP/1.1"
-
-    # ---- responses --------------------------------------------------------------------------------
-    def _send(self, status: int, body: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def _json(self, status: int, obj: dict) -> None:
-        self._send(status, json.dumps(obj).encode("utf-8"), "application/json")
-
-    def _error(self, status: int, message: str) -> None:
-        self._json(status, {"error": message})
-
-    # ---- routes -------------------------------------------------------------------------------------
-    def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
-        self._guard(self._get)
-
-    def do_HEAD(self) -> None:  # noqa: N802
-        self._guard(self._get)
-
-    def do_POST(self) -> None:  # noqa: N802
-        self._guard(self._post)
-
-    def _guard(self, route) -> None:
-        """Run a route; turn any failure into a JSON message (never a traceback to the client)."""
-        try:
-            route()
-        except UploadError as e:
-            self._error(e.status, str(e))
-        except Exception as e:  # noqa: BLE001 - the server must keep serving whatever one request does
-            traceback.print_exc(file=sys.stderr)
-            self._error(HTTPStatus.INTERNAL_SERVER_ERROR, f"internal error ({type(e).__name__}: {e})")
-
-    def _get(self) -> None:
-        app: MattingApp = self.server.app
-        path = self.path.split("?", 1)[0]
-        if path in STATIC_FILES:
-            name, content_type = STATIC_FILES[path]
-            self._send(HTTPStatus.OK, _static(name), content_type)
-        elif path == "/api/info":
-            self._json(HTTPStatus.OK, app.info())
-        elif match := _EXAMPLE_PATH.match(path):
-            self._send(HTTPStatus.OK, app.example_png(int(match[1]), match[2]), "image/png")
-        else:
-            self._error(HTTPStatus.NOT_FOUND, f"no page {path}")
-
-    def _post(self) -> None:
-        app: MattingApp = self.server.app
-        path = self.path.split("?", 1)[0]
-        if path != "/api/predict":
-            self._drain()
-            raise UploadError(f"no endpoint {path}: POST to /api/predict", HTTPStatus.NOT_FOUND)
-        try:
-            length = int(self.headers.get("Content-Length", ""))
-        except ValueError:
-            self.close_connection = True
-            raise UploadError("the request needs a Content-Length header",
-                              HTTPStatus.LENGTH_REQUIRED) from None
-        if length > MAX_BODY_BYTES:
-            self.close_connection = True  # the body is not read: this connection cannot be reused
-            raise UploadError(f"the request is {length / 2**20:.0f} MiB; the limit is "
-                              f"{MAX_BODY_BYTES // 2**20} MiB", HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
-        body = self.rfile.read(length)
-        try:
-            payload = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise UploadError(f"the request body is not JSON ({e})") from None
-        self._json(HTTPStatus.OK, app.predict(payload))
-
-    def _drain(self) -> None:
-        length = self.headers.get("Content-Length")
-        if length and length.isdigit() and int(length) <= MAX_BODY_BYTES:
-            self.rfile.read(int(length))
-        else:
-            self.close_connection = True
-
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - the signature of the base class
-        if not getattr(self.server, "quiet", False):
-            super().log_message(format, *args)
-
-
-def make_server(backend: Backend, host: str = "127.0.0.1", port: int = 7860, *, max_pixels: int = MAX_PIXELS,
-                examples: int = EXAMPLES, quiet: bool = False) -> ThreadingHTTPServer:
-    """A ready (not yet serving) HTTP server for the web app; call ``serve_forever()`` on it.
-
-    Parameters
-    ----------
-    backend : Backend
-        The model (see :func:`deepmatting.inference.load_backend`).
-    host, port : str, int
-        Where to listen; port 0 picks a free port (read it back from ``server.server_address``).
-    max_pixels : int
-        Larger uploads are refused with a message.
-    examples : int
-        Number of built-in synthetic examples offered by the page.
-    quiet : bool
-        Do not log each request to stderr.
-
-    Examples
-    --------
-    >>> server = make_server(TorchBackend(DeepMatting(), "cpu"), port=0)  # doctest: +SKIP
-    >>> threading.Thread(target=server.serve_forever, daemon=True).start()  # doctest: +SKIP
-    """
-    server = ThreadingHTTPServer((host, port), MattingRequestHandler)
-    server.daemon_threads = True
-    server.app = MattingApp(backend, max_pixels=max_pixels, examples=examples)
-    server.quiet = quiet
-    return server
-
-
-def serve(checkpoint: str | os.PathLike | None = None, host: str = "127.0.0.1", port: int = 7860, *,
-          onnx: str | os.PathLike | None = None, device: str = "auto", max_pixels: int = MAX_PIXELS) -> None:
-    """Load a model and serve the web app until interrupted (Ctrl+C).
-
-    Parameters
-    ----------
-    checkpoint : path, optional
-        A ``.pt`` checkpoint; the default model that ships with the package when omitted (a
-        ``CheckpointError`` says so when none does).
-    host, port : str, int
-        Where to listen (``127.0.0.1``: this machine only).
-    onnx : path, optional
-        An exported ONNX model to run with onnxruntime instead of a checkpoint.
-    device : str
-        Where a PyTorch model runs: ``auto|cpu|cuda|mps``.
-    max_pixels : int
-        Larger uploads are refused with a message.
-    """
-    backend = load_backend(checkpoint, onnx=onnx, device=device)
-    server = make_server(backend, host, port, max_pixels=max_pixels)
-    shown = "127.0.0.1" if host in ("", "0.0.0.0") else host
-    url = f"http://{shown}:{server.server_address[1]}/"
-    print(f"deepmatting web app: {server.app.name} on {url} (Ctrl+C stops)", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
