@@ -14,7 +14,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.mark.slow
 def test_tiny_demo_writes_everything(tmp_path):
     out = tmp_path / "demo"
-    result = run_demo(out, minutes=0.02, train_samples=8, heldout=2, size=64, crop=48, batch_size=2,
+    result = run_demo(out, max_minutes=0.02, train_samples=8, heldout=2, size=64, crop=48, batch_size=2,
                       workers=0, figures=1, classical=(), progress=False)
     for name in ("best.pt", "last.pt", "metrics.json", "curves.png", "config.json", "metrics.jsonl"):
         assert (out / name).exists(), name

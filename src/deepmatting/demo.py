@@ -27,7 +27,7 @@ from .evaluate import baseline_predictors, format_table, score_methods
 from .metrics import METRIC_NAMES
 
 DEMO_DEFAULTS = {
-    "minutes": 10.0,
+    "max_minutes": 10.0,
     "train_samples": 1200,
     "heldout": 24,
     "size": 320,
@@ -54,7 +54,7 @@ def write_heldout(root: Path, n: int, size: int, seed: int) -> Path:
 
 def run_demo(
     out: str | os.PathLike = "runs/demo",
-    minutes: float = DEMO_DEFAULTS["minutes"],
+    max_minutes: float = DEMO_DEFAULTS["max_minutes"],
     *,
     train_samples: int = DEMO_DEFAULTS["train_samples"],
     heldout: int = DEMO_DEFAULTS["heldout"],
@@ -71,9 +71,9 @@ def run_demo(
 ) -> dict:
     """Run the whole demo; returns ``{"metrics": {method: means}, "paths": {...}}``.
 
-    ``minutes`` is the training budget; ``classical`` names the classical baselines scored beside the trimap
-    floor (skipped with a note when ``pymatting`` is missing). Data generation, evaluation and figures add
-    about a minute on 2 CPU cores. The held-out set uses another seed than the training set, so the
+    ``max_minutes`` is the training budget; ``classical`` names the classical baselines scored beside the
+    trimap floor (skipped with a note when ``pymatting`` is missing). Data generation, evaluation and
+    figures add about a minute on 2 CPU cores. The held-out set uses another seed than the training set, so the
     scores are on unseen samples.
     """
     from .backends import load_backend
@@ -97,13 +97,13 @@ def run_demo(
         seed=seed,
         amp=amp,
         device=device,
-        max_minutes=minutes,
+        max_minutes=max_minutes,
         checkpoint_every=100,
         synthetic_train=train_samples,
         synthetic_val=8,
         synthetic_size=size,
     )
-    print(f"[2/4] training {cfg.model.arch} on synthetic data for {minutes:g} minutes (budget)")
+    print(f"[2/4] training {cfg.model.arch} on synthetic data for {max_minutes:g} minutes (budget)")
     summary = train(cfg, out, resume=False, progress=progress)
 
     print("[3/4] evaluating the best checkpoint on the held-out set")

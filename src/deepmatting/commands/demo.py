@@ -13,7 +13,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..demo import DEMO_DEFAULTS
 
     p.add_argument("--out", default="runs/demo", help="output folder")
-    p.add_argument("--max-minutes", type=float, default=DEMO_DEFAULTS["minutes"],
+    p.add_argument("--max-minutes", type=float, default=DEMO_DEFAULTS["max_minutes"],
                    help="training budget in minutes (the same option as `deepmatting train`)")
     p.add_argument("--train-samples", type=int, default=DEMO_DEFAULTS["train_samples"],
                    help="procedural training samples")
