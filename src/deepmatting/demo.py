@@ -73,8 +73,8 @@ def run_demo(
 
     ``max_minutes`` is the training budget; ``classical`` names the classical baselines scored beside the
     trimap floor (skipped with a note when ``pymatting`` is missing). Data generation, evaluation and
-    figures add about a minute on 2 CPU cores. The held-out set uses another seed than the training set, so the
-    scores are on unseen samples.
+    figures add about a minute on 2 CPU cores. The held-out set uses another seed than the training set,
+    so the scores are on unseen samples.
     """
     from .backends import load_backend
     from .data import CustomDataset
