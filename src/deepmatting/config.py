@@ -112,6 +112,8 @@ class TrainConfig:
     to a folder's training set. Step counts are derived from the dataset length
     and the batch size at run time, never stored as magic numbers here.
 
+    Models that refine a classical matte train on a pool of ``prior_pool`` augmented samples whose matte is
+    computed once and cached in the run folder (:class:`deepmatting.data.PriorPool`).
     Dataset images over ``max_megapixels`` are refused by name (a file claiming a huge size fails fast).
     ``epochs`` None trains until the time budget ``max_minutes``. ``encoder_lr_scale`` multiplies the
     learning rate of the encoder (below 1 keeps pretrained features).
@@ -142,6 +144,7 @@ class TrainConfig:
     synthetic_val: int = 16
     synthetic_size: int = 320
     max_megapixels: float = 50.0
+    prior_pool: int = 2000
     encoder_lr_scale: float = 1.0
     trimap_widths: tuple[int, ...] = (3, 25)
     trimap_blobs: float = 0.25

@@ -18,6 +18,7 @@ from PIL import Image
 from .backends import Backend, describe_backend, load_backend
 from .checkpoint import CheckpointError
 from .data.pixels import as_image, as_mask, as_trimap
+from .data.prior_pool import classical_matte
 from .data.trimap import trimap_from_coarse_mask
 from .models import DeepMatting
 from .tensors import TRIMAP_BG, TRIMAP_FG, TRIMAP_UNKNOWN, trimap_to_float
@@ -44,26 +45,6 @@ def mask_to_trimap(mask: np.ndarray | Image.Image, band: float | None = None) ->
     np.ndarray, HxW uint8 {0, 128, 255}
     """
     return trimap_from_coarse_mask(as_mask(mask), band)
-
-
-def prior_matte(name: str, image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
-    """The classical matte a refining model reads (``backend.prior``), computed on the whole image.
-
-    Parameters
-    ----------
-    name : str, ``"closed-form"`` (Levin et al. 2008, :func:`deepmatting.closed_form.closed_form_alpha`)
-    image : np.ndarray, HxWx3 float32 [0,1]
-    trimap : np.ndarray, HxW uint8 {0,128,255}
-
-    Returns
-    -------
-    np.ndarray, HxW float32 in [0, 1]
-    """
-    if name != "closed-form":
-        raise ValueError(f"unknown prior matte {name!r}: deepmatting computes 'closed-form'")
-    from .closed_form import closed_form_alpha
-
-    return np.asarray(closed_form_alpha(image, trimap), dtype=np.float32)
 
 
 # ---- tiling ---------------------------------------------------------------------------------------
@@ -243,7 +224,7 @@ def predict(image: np.ndarray | Image.Image, trimap: np.ndarray | Image.Image | 
                          "beside the image: pass trimap= or mask=")
     unknown = tri == TRIMAP_UNKNOWN
     refines = getattr(backend, "prior", None) and unknown.any()
-    prior = prior_matte(backend.prior, img, tri) if refines else None
+    prior = classical_matte(backend.prior, img, tri) if refines else None
     alpha = run_tiled(backend, img, trimap_to_float(tri), unknown, prior=prior, tile_size=tile_size,
                       tile_overlap=tile_overlap)
     np.clip(alpha, 0, 1, out=alpha)

@@ -49,12 +49,27 @@ class TrainingError(RuntimeError):
 
 
 # ---- data ------------------------------------------------------------------------------------------
-def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset, str]:
+def build_datasets(cfg: TrainConfig, out: Path | None = None) -> tuple[Dataset, Dataset, str]:
     """The training set (random crops, augmentation) and the validation set (full resolution).
 
     Returns ``(train, val, description)``. With no ``cfg.data``, the built-in synthetic data: a training set
-    of ``synthetic_train`` samples and a disjoint validation set (another seed).
+    of ``synthetic_train`` samples and a disjoint validation set (another seed). For a model that refines a
+    classical matte, the training set is a pool of ``cfg.prior_pool`` samples with their matte, cached in
+    ``OUT/prior_pool`` (:class:`deepmatting.data.PriorPool`).
     """
+    from .data import PriorPool
+    from .models.registry import get_architecture
+
+    train, val, note = _source_datasets(cfg)
+    prior = get_architecture(cfg.model.arch).prior
+    if prior is not None:
+        cache = Path(out or ".") / "prior_pool"
+        train = PriorPool(train, cfg.prior_pool, cache, prior, seed=cfg.seed)
+        note += f"; a pool of {cfg.prior_pool} of its samples with their {prior} matte (cached in {cache})"
+    return train, val, note
+
+
+def _source_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset, str]:
     from .data import (
         CompositionDataset,
         CustomDataset,
@@ -443,7 +458,7 @@ def _run(cfg: TrainConfig, out: Path, resume: bool, progress: bool, info: DistIn
         except ImportError as e:
             raise TrainingError(str(e)) from e
     model.weights_source = "training"
-    train_set, val_set, note = build_datasets(cfg)
+    train_set, val_set, note = build_datasets(cfg, out)
     log = RunLog(out, cfg.to_dict()) if info.is_main else None
     if log is not None and resume:
         log.truncate_after(state.epoch)

@@ -10,6 +10,7 @@ from .errors import DatasetError
 from .folders import list_images, pair_inputs
 from .io import IMAGE_EXTENSIONS, image_size, is_image_file, read_alpha, read_image, read_trimap, write_alpha
 from .pixels import as_image, as_mask, as_trimap, snap_trimap, to_unit_float
+from .prior_pool import PriorPool, classical_matte
 from .synthetic import SyntheticMattingDataset, synthesize
 from .transforms import (
     ColorJitter,
@@ -55,6 +56,8 @@ __all__ = [
     "is_image_file",
     "list_images",
     "pair_inputs",
+    "PriorPool",
+    "classical_matte",
     "make_trimap",
     "read_alpha",
     "read_image",
