@@ -244,3 +244,15 @@ def test_torch_backend_protocol_and_bf16(model):
     assert out.shape == (1, 1, 40, 56) and out.dtype == np.float32
     bf16 = TorchBackend(model, device="cpu", amp=True)(x, t)
     assert bf16.dtype == np.float32 and np.abs(bf16 - out).max() < 0.05
+
+
+def test_a_refining_model_is_given_the_closed_form_matte():
+    from deepmatting.closed_form import closed_form_alpha
+
+    image, trimap = _inputs(48, 64)
+    model = DeepMatting("effnet-cf", pretrained_encoder=False)
+    model.weights_source = "test"  # untrained on purpose: it starts as its prior
+    alpha = predict(image, trimap, model=model)
+    expected = np.clip(closed_form_alpha(image, trimap), 1e-3, 1 - 1e-3)
+    unknown = trimap == 128
+    np.testing.assert_allclose(alpha[unknown], expected[unknown], atol=1e-5)

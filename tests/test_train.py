@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -240,3 +241,20 @@ def test_composition_layout_mixed_with_synthetic(tmp_path):
     assert all(getattr(p, "epoch", 3) == 3 for p in train_set.parts)
     with pytest.raises(IndexError):
         train_set[len(train_set)]
+
+
+def test_a_refining_model_trains_on_a_cached_pool_of_priors(tmp_path):
+    from deepmatting.data import PriorPool
+
+    cfg = tiny_config(model=ModelConfig(arch="effnet-cf", pretrained_encoder=False), epochs=1,
+                      synthetic_train=4, prior_pool=4, batch_size=2, crop=64, synthetic_size=64)
+    summary = train(cfg, tmp_path, progress=False)
+    assert summary["steps"] == 2
+    pool = sorted((tmp_path / "prior_pool").glob("closed-form_0_*.npz"))
+    assert len(pool) == 4
+    train_set, _, note = training.build_datasets(cfg, tmp_path)  # the second time: read from the cache
+    assert isinstance(train_set, PriorPool) and "closed-form" in note
+    sample = train_set[0]
+    assert sample["prior"].shape == sample["alpha"].shape == (64, 64)
+    known = sample["trimap"] != 128
+    assert np.array_equal(sample["prior"][known], sample["trimap"][known] / 255)  # exact where known
