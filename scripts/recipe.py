@@ -61,6 +61,7 @@ class Recipe:
     trimap_widths: tuple[int, int] = (3, 25)
     trimap_blobs: float = 0.0
     trimap_keep: float = 0.0
+    prior_pool: int = 2000
     seed: int = 0
 
     def train_config(self, data: Path, n_photos: int) -> TrainConfig:
@@ -91,6 +92,7 @@ class Recipe:
             trimap_widths=self.trimap_widths,
             trimap_blobs=self.trimap_blobs,
             trimap_keep=self.trimap_keep,
+            prior_pool=self.prior_pool,
         )
 
 
@@ -110,6 +112,23 @@ RECIPES = {
         trimap_widths=(3, 30),
         trimap_blobs=0.4,
         trimap_keep=0.3,
+    ),
+    # the "best quality" mode: effnet-lite0 refining closed-form matting; it starts as closed-form (the
+    # correction is zero at first) and learns where to correct it, on a pool of crops whose closed-form
+    # matte is computed once
+    "effnet-cf": Recipe(
+        name="effnet-cf",
+        model=ModelConfig(arch="effnet-cf"),
+        steps=800,
+        minutes=None,
+        lr=3e-4,
+        encoder_lr_scale=0.2,
+        amp=True,
+        synthetic_share=0.25,
+        trimap_widths=(3, 30),
+        trimap_blobs=0.4,
+        trimap_keep=0.3,
+        prior_pool=1200,
     ),
 }
 
