@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from deepmatting import metrics
 from deepmatting.metrics import (
@@ -462,6 +463,15 @@ def test_gradient_regions_against_the_reference(region):
     assert uses_tiles == (region == "tiles_at_the_border")
     assert _close(gradient_error(pred, gt, trimap), ref.ref_grad(pred, gt, trimap))
     assert _close(connectivity_error(pred, gt, trimap), ref.ref_conn(pred, gt, trimap))
+
+
+def test_connectivity_on_many_components_against_the_reference():
+    """Runs that join and split over many rows, many components and ties, at every threshold."""
+    rng = np.random.default_rng(12)
+    for kind in ("levels", "edges"):
+        pred, gt = _random_case(rng, kind, (70, 90))
+        pred, gt = ndimage.uniform_filter(pred, 3), ndimage.uniform_filter(gt, 3)  # blobs of all sizes
+        assert _close(connectivity_error(pred, gt), ref.ref_conn(pred, gt)), kind
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -46,8 +46,11 @@ Connectivity error (``compute_connectivity_error.m``, step 0.1)
     threshold before the first one whose ``omega`` misses it (1 if it is in all of them); then
     ``phi = 1 - d * (d >= 0.15)`` with ``d = alpha - l``, and the error is ``sum(|phi_pred - phi_gt|)`` over
     the unknown region, / 1000. Components are found on the whole image, never on a crop of the unknown
-    region: they may extend outside it. The float32 alphas are compared with the double thresholds exactly;
-    for uint8 inputs this gives the same sets as a float32 comparison would.
+    region: they may extend outside it. The thresholds share one pass over the image (how many thresholds
+    each pixel reaches, and where that count changes along a row); each threshold's set is then a list of
+    horizontal runs, and its components are found on the runs rather than on the pixels. The float32
+    alphas are compared with the double thresholds exactly; for uint8 inputs this gives the same sets as a
+    float32 comparison would.
 
 Pitfalls of common Python ports that this module avoids: dividing by 255 instead of ``mat2gray`` in the
 gradient error, counting the background as the largest component, numpy ``arange`` thresholds, and
@@ -61,7 +64,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
+from scipy import ndimage, sparse
+from scipy.sparse import csgraph
 
 __all__ = [
     "METRIC_NAMES",
@@ -81,7 +85,6 @@ SCALE = 1000.0  # SAD, gradient and connectivity errors are reported / 1000
 GRADIENT_SIGMA = 1.4  # compute_gradient_loss.m
 PHI_THRESHOLD = 0.15  # compute_connectivity_error.m
 _TILE = 32  # side of the tiles the gradient is computed on
-_FOUR_CONNECTED = ndimage.generate_binary_structure(2, 1)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -307,45 +310,70 @@ def _smallest_at_least(threshold: float, dtype: np.dtype) -> float:
     return value
 
 
-def _component_sizes(mask: np.ndarray, labels: np.ndarray, count: int) -> np.ndarray:
-    """``(count + 1,)`` pixel counts of the labelled components (index 0, the background, counts 0).
+def _levels_reached(both: np.ndarray, levels: list) -> np.ndarray:
+    """``(H, W)`` integers: how many of the ascending ``levels`` each pixel of ``both`` reaches (``>=``).
 
-    Summed over horizontal runs of ``mask`` rather than over pixels (``np.bincount(labels)``): a run lies in
-    one component, and there are far fewer runs than pixels.
+    The threshold sets of every step are then ``q >= k``, computed once for all thresholds.
     """
-    h, w = mask.shape
-    padded = np.zeros((h, w + 2), dtype=bool)
-    padded[:, 1:-1] = mask
-    edges = np.flatnonzero(padded[:, 1:] != padded[:, :-1])  # run starts and ends alternate, row by row
-    rows, cols = np.divmod(edges, w + 1)
-    starts, lengths = cols[0::2], cols[1::2] - cols[0::2]
-    sizes = np.bincount(labels[rows[0::2], starts], weights=lengths, minlength=count + 1)
-    sizes[0] = 0
-    return sizes.astype(np.intp)
+    dtype = np.uint8 if len(levels) < 256 else np.int32
+    if both.dtype == np.uint8:  # a table of the 256 values
+        return np.searchsorted(np.asarray(levels), np.arange(256), side="right").astype(dtype)[both]
+    if len(levels) > 64:  # many thresholds: one sort-based pass beats a comparison per threshold
+        return np.searchsorted(np.asarray(levels, np.float32), both, side="right").astype(dtype)
+    reached = np.zeros(both.shape, dtype)
+    for level in levels:
+        reached += both >= level
+    return reached
 
 
-def _largest_component(mask: np.ndarray) -> np.ndarray | None:
-    """The largest 4-connected component of ``mask`` as a bool array, None if there is none.
+def _row_changes(q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where ``q`` changes along a row, and the values on either side (0 beyond the image's left and right).
+
+    Returns ``(at, left, right)``: ``at`` is the flat index ``row * W + col`` of the pixel right of the
+    change (``col == W``: just past the row's last pixel), ascending.
+    """
+    h, w = q.shape
+    padded = np.zeros((h, w + 2), q.dtype)
+    padded[:, 1:-1] = q
+    flat = padded.ravel()
+    change = np.flatnonzero(flat[1:] != flat[:-1])  # between flat[change] and flat[change + 1], within a row
+    rows, cols = np.divmod(change + 1, w + 2)
+    return rows * w + cols - 1, flat[change], flat[change + 1]
+
+
+def _run_components(starts: np.ndarray, ends: np.ndarray, width: int) -> np.ndarray:
+    """Component labels of horizontal runs ``[starts[i], ends[i])`` (flat indices, ascending, one row each).
+
+    Two runs are 4-connected when they lie in adjacent rows and share a column. The runs of the next row
+    that touch run ``i`` are the contiguous range ``first[i]:stop[i]`` of the sorted runs.
+    """
+    first = np.searchsorted(ends, starts + width, side="right")  # first run ending past our start, a row down
+    stop = np.searchsorted(starts, ends + width, side="left")  # first run starting at or past our end there
+    count = np.maximum(stop - first, 0)
+    total = int(count.sum())
+    src = np.repeat(np.arange(len(starts)), count)
+    dst = np.repeat(first - (np.cumsum(count) - count), count) + np.arange(total)
+    graph = sparse.coo_matrix((np.ones(total, np.int8), (src, dst)), shape=(len(starts),) * 2)
+    return csgraph.connected_components(graph, directed=False)[1]
+
+
+def _largest_runs(starts: np.ndarray, ends: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``(R,)`` bool: the runs of the largest 4-connected component (none of them for no run).
 
     Ties go to the component whose first pixel comes first in column-major order (MATLAB's ``bwconncomp``
-    numbers components that way and ``max`` returns the first maximum); ``ndimage.label`` numbers them in
-    row-major order, so ties are resolved explicitly.
+    numbers components that way and ``max`` returns the first maximum).
     """
-    labels, count = ndimage.label(mask, structure=_FOUR_CONNECTED, output=np.intp)
-    if count == 0:
-        return None
-    if count == 1:
-        return mask
-    sizes = _component_sizes(mask, labels, count)  # sizes[0] = 0: the background is not a component
+    if len(starts) == 0:
+        return np.zeros(0, dtype=bool)
+    h, w = shape
+    labels = _run_components(starts, ends, w)
+    sizes = np.bincount(labels, weights=ends - starts)  # exact: integers below 2**53
     winners = np.flatnonzero(sizes == sizes.max())
     best = winners[0]
-    if len(winners) > 1:
-        # The winner owns the column-major-first pixel among all pixels of the tied components.
-        tied = np.zeros(count + 1, dtype=bool)
-        tied[winners] = True
-        candidates = tied[labels]
-        col = int(np.argmax(candidates.any(axis=0)))
-        best = labels[int(np.argmax(candidates[:, col])), col]
+    if len(winners) > 1:  # the tied component owning the column-major-first pixel (its runs' first pixels)
+        tied = np.flatnonzero(np.isin(labels, winners))
+        rows, cols = np.divmod(starts[tied], w)
+        best = labels[tied[np.argmin(cols * h + rows)]]
     return labels == best
 
 
@@ -355,28 +383,33 @@ def _omega_depth(pred: np.ndarray, gt: np.ndarray, thresholds: np.ndarray) -> np
     A pixel's level in ``compute_connectivity_error.m`` is ``thresholds[depth]`` (1 for a pixel in every
     ``omega``). Each ``omega`` is a connected subset of the previous threshold's set, so it lies inside
     exactly one component there: either the previous ``omega`` (then the nested ``omega``s continue) or
-    another one (then no pixel is in all ``omega``s so far, and later thresholds change nothing). Only the
-    bounding box of the first threshold's set is labelled: every later set lies inside it.
+    another one (then no pixel is in all ``omega``s so far, and later thresholds change nothing).
+
+    Work shared by the thresholds: the image is read once, into how many thresholds each pixel reaches and
+    the places where that count changes along a row. Each threshold's set is then a list of horizontal runs
+    cut from those changes, its components are found on the runs (far fewer than pixels), and its ``omega``
+    is added to the depth as +1 at each run's start and -1 past its end (one cumulative sum at the end).
     """
     if pred.dtype != gt.dtype:
         pred, gt = _to_alpha(pred), _to_alpha(gt)
     both = np.minimum(pred, gt)  # both alphas >= t  <=>  the smaller one >= t
     levels = [_smallest_at_least(t, both.dtype) for t in thresholds[1:]]  # 256 for uint8: none reaches it
-    depth = np.zeros(both.shape, dtype=np.uint8 if len(levels) < 256 else np.int32)
-    first = both >= levels[0]
-    rows, cols = np.flatnonzero(first.any(axis=1)), np.flatnonzero(first.any(axis=0))
-    if rows.size == 0:  # no pixel reaches the first threshold
-        return depth
-    box = np.s_[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    both, depth_box = both[box], depth[box]  # depth_box is a view: it writes into depth
-    previous = None
-    for i, level in enumerate(levels):
-        omega = _largest_component(first[box] if i == 0 else both >= level)
-        if omega is None or (previous is not None and not previous.flat[np.argmax(omega)]):
+    at, left, right = _row_changes(_levels_reached(both, levels))
+    steps = np.zeros(both.size + 1, dtype=np.int32)  # depth = cumsum(steps)
+    previous = None  # (starts, omega) of the previous threshold
+    for k in range(1, len(levels) + 1):
+        starts, ends = at[(left < k) & (right >= k)], at[(left >= k) & (right < k)]
+        omega = _largest_runs(starts, ends, both.shape)
+        if not omega.any():
             break
-        depth_box += omega
-        previous = omega
-    return depth
+        if previous is not None:  # omega is connected: one of its pixels tells which component holds it
+            prev_starts, prev_omega = previous
+            if not prev_omega[np.searchsorted(prev_starts, starts[omega][0], side="right") - 1]:
+                break
+        steps[starts[omega]] += 1
+        steps[ends[omega]] -= 1
+        previous = starts, omega
+    return np.cumsum(steps[:-1], dtype=np.int32).reshape(both.shape)
 
 
 def _conn(x: _Inputs, step: float = 0.1) -> float:
