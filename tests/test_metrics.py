@@ -443,24 +443,27 @@ def _band_case(shape: tuple[int, int], seed: int):
     return (pred * 255).round().astype(np.uint8), (gt * 255).round().astype(np.uint8), dist
 
 
-@pytest.mark.parametrize("region", ["tiles_at_the_border", "box_at_the_border", "ring"])
+@pytest.mark.parametrize("region", ["corners", "close_runs", "across_strips", "ring", "everything"])
 def test_gradient_regions_against_the_reference(region):
+    """The strips and segments the gradient is filtered on, against the naive whole-image 2-D filtering.
+
+    150 rows: strips start at rows 0, 64 and 128 (the last one runs past the image).
+    """
     shape = (150, 230)
     pred, gt, dist = _band_case(shape, seed=11)
     trimap = np.zeros(shape, np.uint8)
-    if region == "tiles_at_the_border":  # two small far-apart patches: filtered as tiles
-        trimap[:5, :6] = trimap[-4:, -7:] = trimap[70:74, 100:103] = 128
-    elif region == "box_at_the_border":
-        trimap[100:, 150:] = 128
-    else:
+    if region == "corners":  # replicated borders on every side
+        trimap[:5, :6] = trimap[-4:, -7:] = trimap[:3, -2:] = trimap[-1:, :1] = trimap[70:74, 100:103] = 128
+    elif region == "close_runs":  # 8 columns apart: merged; 9 apart: two segments whose margins touch
+        trimap[70:72, 100:104] = trimap[70:72, 111:113] = trimap[70:72, 121:124] = 128
+        assert metrics._unknown_segments(trimap == 128, 64, 4) == [(64, 100, 113), (64, 121, 124)]
+    elif region == "across_strips":
+        trimap[60:70, 20:200] = 128
+    elif region == "ring":
         trimap[np.abs(dist - shape[0] * 0.3) < 6] = 128
-    ty, _, _ = metrics._unknown_tiles(trimap == 128, metrics._TILE)
-    rows, cols = np.nonzero(trimap == 128)
-    box_area = (min(rows.max() + 5, shape[0]) - max(rows.min() - 4, 0)) * (
-        min(cols.max() + 5, shape[1]) - max(cols.min() - 4, 0)
-    )
-    uses_tiles = len(ty) * (metrics._TILE + 8) ** 2 < box_area
-    assert uses_tiles == (region == "tiles_at_the_border")
+    else:
+        trimap[:] = 128
+        assert gradient_error(pred, gt, trimap) == pytest.approx(gradient_error(pred, gt), rel=1e-12)
     assert _close(gradient_error(pred, gt, trimap), ref.ref_grad(pred, gt, trimap))
     assert _close(connectivity_error(pred, gt, trimap), ref.ref_conn(pred, gt, trimap))
 

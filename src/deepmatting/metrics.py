@@ -31,10 +31,11 @@ Gradient error (``compute_gradient_loss.m``)
     min and max of the whole image; a constant image gives zeros) -- not divided by 255. The gradient comes
     from ``gaussgradient.m`` with sigma 1.4: a 9x9 first-derivative-of-Gaussian kernel, normalised to unit
     Frobenius norm, applied by true convolution with replicated borders (``imfilter(..., 'replicate',
-    'conv')``). The kernel has rank 1, so it is applied as two 1-D convolutions, and only where needed: on
-    the 32x32 tiles that contain unknown pixels or on the bounding box of the unknown region, whichever is
-    smaller, each with a 4-pixel margin read from the image (replicated only at the image border). The
-    error is ``sum((|grad pred| - |grad gt|)^2)`` over the unknown region, / 1000.
+    'conv')``). The kernel has rank 1, so it is applied as two 1-D convolutions, and only where needed: the
+    image is cut into strips of 64 rows, and in each strip the columns that hold unknown pixels (runs
+    closer than 8 columns merged) are filtered with the filter's 4-pixel reach read from the image
+    (replicated only at the image border); all these boxes are filtered at once, side by side in one array.
+    The error is ``sum((|grad pred| - |grad gt|)^2)`` over the unknown region, / 1000.
 
 Connectivity error (``compute_connectivity_error.m``, step 0.1)
     Thresholds are built exactly like MATLAB's colon operator ``0:step:1`` (first half ``a + k*d``, second
@@ -84,7 +85,7 @@ UNKNOWN_VALUE = 128  # trimap value of the unknown region
 SCALE = 1000.0  # SAD, gradient and connectivity errors are reported / 1000
 GRADIENT_SIGMA = 1.4  # compute_gradient_loss.m
 PHI_THRESHOLD = 0.15  # compute_connectivity_error.m
-_TILE = 32  # side of the tiles the gradient is computed on
+_STRIP = 64  # rows of the strips the gradient is computed on
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -210,59 +211,70 @@ def _gradient_xy(images: np.ndarray, margin: int, sigma: float) -> tuple[np.ndar
     return gx, gy
 
 
-def _mat2gray(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """MATLAB ``mat2gray`` with the image's global ``lo``/``hi``, in float64; a constant image gives zeros."""
+def _mat2gray(values: np.ndarray, lo: float, hi: float) -> None:
+    """MATLAB ``mat2gray`` of float64 ``values`` in place, with the image's global ``lo``/``hi``; a constant
+    image gives zeros."""
     if hi == lo:
-        return np.zeros(values.shape)
-    return (values.astype(np.float64) - lo) / (hi - lo)
+        values[...] = 0
+    else:
+        values -= lo
+        values /= hi - lo
 
 
-def _unknown_tiles(unknown: np.ndarray, tile: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Tiles of side ``tile`` holding unknown pixels: tile rows, tile columns, ``(n, tile, tile)`` masks."""
-    h, w = unknown.shape
-    padded = np.zeros((-(-h // tile) * tile, -(-w // tile) * tile), dtype=bool)
-    padded[:h, :w] = unknown
-    blocks = padded.reshape(padded.shape[0] // tile, tile, padded.shape[1] // tile, tile)
-    ty, tx = np.nonzero(blocks.any(axis=3).any(axis=1))
-    return ty, tx, blocks[ty, :, tx, :]
+def _unknown_segments(unknown: np.ndarray, strip: int, reach: int) -> list[tuple[int, int, int]]:
+    """Where the gradient is needed: ``(row, col0, col1)`` for each segment, ascending.
+
+    The image is cut into strips of ``strip`` rows; in each, the columns holding unknown pixels form runs,
+    and runs less than ``2 * reach`` columns apart are merged, so the ``reach`` columns either side of a
+    segment hold no unknown pixel of its strip. A segment covers rows ``row:row + strip`` and columns
+    ``col0:col1``.
+    """
+    segments = []
+    for row in range(0, unknown.shape[0], strip):
+        cols = np.flatnonzero(unknown[row : row + strip].any(axis=0))
+        if cols.size:
+            breaks = np.flatnonzero(np.diff(cols) > 2 * reach)
+            firsts, lasts = cols[np.r_[0, breaks + 1]], cols[np.r_[breaks, -1]]
+            segments += [(row, int(c0), int(c1) + 1) for c0, c1 in zip(firsts, lasts, strict=True)]
+    return segments
 
 
 def _grad(x: _Inputs, sigma: float = GRADIENT_SIGMA) -> float:
-    """The gradient error, filtering the smaller of: the tiles holding unknown pixels, or their bounding box.
+    """The gradient error, filtering only strips of rows around the unknown pixels (all at once).
 
-    Tiles take a margin from the image (clipped indices replicate the image border); the box is grown by
-    the margin where the image allows and filtered with replicated borders, which are exact at the image
-    border and do not reach the unknown pixels elsewhere.
+    Each segment of :func:`_unknown_segments`, grown by the filter's reach ``m`` on every side (read from
+    the image, replicated beyond its border), is cut out; the boxes of all segments are laid side by side in
+    one ``(2, strip + 2m, total width)`` array and filtered together. Filtering along a row mixes boxes only
+    in their ``m``-column margins, which hold no unknown pixel, and filtering along a column never mixes
+    them.
     """
     if x.unknown is not None and x.index.size == 0:
         return 0.0
-    pred, gt = x.pred, x.gt
-    limits = [(float(a.min()), float(a.max())) for a in (pred, gt)]  # mat2gray: the global min and max
-    margin = len(_gaussian_derivative_kernels(sigma)[0]) // 2
-    h, w = pred.shape
-    regions, mask, trim = [a[None] for a in (pred, gt)], None, 0  # (K=1, h, w): every pixel
-    if x.unknown is not None:
-        rows, cols = np.flatnonzero(x.unknown.any(axis=1)), np.flatnonzero(x.unknown.any(axis=0))
-        r0, r1 = max(rows[0] - margin, 0), min(rows[-1] + margin + 1, h)
-        c0, c1 = max(cols[0] - margin, 0), min(cols[-1] + margin + 1, w)
-        ty, tx, tile_masks = _unknown_tiles(x.unknown, _TILE)
-        if len(ty) * (_TILE + 2 * margin) ** 2 < (r1 - r0) * (c1 - c0):
-            offsets = np.arange(-margin, _TILE + margin)
-            tile_rows = np.clip(ty[:, None] * _TILE + offsets, 0, h - 1)[:, :, None]  # (n, T + 2m, 1)
-            tile_cols = np.clip(tx[:, None] * _TILE + offsets, 0, w - 1)[:, None, :]  # (n, 1, T + 2m)
-            regions = [a[tile_rows, tile_cols] for a in (pred, gt)]  # (K=n, T + 2m, T + 2m)
-            mask, trim = tile_masks, margin  # (n, T, T)
-        else:
-            regions = [a[None, r0:r1, c0:c1] for a in (pred, gt)]  # (K=1, h', w')
-            mask = x.unknown[None, r0:r1, c0:c1]
-    pairs = zip(regions, limits, strict=True)
-    images = np.concatenate([_mat2gray(r, *lim) for r, lim in pairs])  # (2K, h, w), pred's first
-    gx, gy = _gradient_xy(images, trim, sigma)
-    if mask is not None:  # keep the unknown pixels only
-        index = np.flatnonzero(mask)
-        gx, gy = gx.reshape(2, -1).take(index, axis=1), gy.reshape(2, -1).take(index, axis=1)
+    m = len(_gaussian_derivative_kernels(sigma)[0]) // 2  # the filter's reach
+    h, w = x.pred.shape
+    if x.unknown is None:  # every pixel: one segment, the whole image
+        unknown, strip, segments = np.ones((h, w), dtype=bool), h, [(0, 0, w)]
+    else:
+        unknown, strip = x.unknown, _STRIP
+        segments = _unknown_segments(unknown, strip, m)
+    widths = [c1 - c0 + 2 * m for _, c0, c1 in segments]
+    images = np.empty((2, strip + 2 * m, sum(widths)))  # (2, strip + 2m, total width), pred's then gt's
+    mask = np.zeros((strip, sum(widths)), dtype=bool)  # the unknown pixels of the boxes' cores
+    for i, a in enumerate((x.pred, x.gt)):
+        padded = np.pad(a, ((m, m + (-h) % strip), (m, m)), mode="edge")  # MATLAB's 'replicate'
+        left = 0
+        for (row, c0, c1), width in zip(segments, widths, strict=True):  # the box starts at padded (row, c0)
+            images[i, :, left : left + width] = padded[row : row + strip + 2 * m, c0 : c1 + 2 * m]
+            left += width
+        _mat2gray(images[i], float(a.min()), float(a.max()))
+    left = 0
+    for (row, c0, c1), width in zip(segments, widths, strict=True):
+        core = unknown[row : row + strip, c0:c1]
+        mask[: len(core), left + m : left + m + c1 - c0] = core
+        left += width
+    gx, gy = _gradient_xy(images, m, sigma)  # (2, strip, total width - 2m)
     amp = np.sqrt(gx * gx + gy * gy).astype(np.float32)  # MATLAB: single(pred_amp), single(target_amp)
-    return float(np.square(amp[0] - amp[1]).sum(dtype=np.float64)) / SCALE
+    return float(np.square(amp[0] - amp[1]).sum(dtype=np.float64, where=mask[:, m:-m])) / SCALE
 
 
 # --------------------------------------------------------------------------------------------------------
