@@ -535,7 +535,23 @@ def test_accumulator_with_evaluate_all_and_errors():
     other.update({"sad": 1.0})
     with pytest.raises(ValueError, match="cannot merge"):
         acc.merge(other)
-    acc.update({"sad": 0.0, "mse": math.nan, "grad": 0.0, "conn": 0.0})
-    assert math.isnan(acc.compute()["mse"]) and acc.compute()["sad"] == pytest.approx(0.0045)
+    no_unknown = np.zeros((3, 3), np.uint8)
+    acc.update(evaluate_all(np.zeros((3, 3)), np.ones((3, 3)), no_unknown))  # the MSE is undefined: NaN
+    means = acc.compute()
+    assert means["mse"] == 1.0 and means["sad"] == pytest.approx(0.0045)  # the NaN is left out of the mean
+    assert acc.count == 2 and acc.skipped == {"sad": 0, "mse": 1, "grad": 0, "conn": 0}
     acc.reset()
-    assert acc.count == 0 and acc.sums == {}
+    assert acc.count == 0 and acc.sums == {} and acc.skipped == {}
+
+
+def test_accumulator_counts_skipped_values_across_merges():
+    first, second = MetricAccumulator(), MetricAccumulator()
+    first.update({"sad": 1.0, "mse": math.nan})
+    second.update({"sad": 3.0, "mse": math.nan})
+    second.update({"sad": 5.0, "mse": 0.25})
+    merged = first.merge(second)
+    assert merged.count == 3 and merged.skipped == {"sad": 0, "mse": 2}
+    assert merged.compute() == {"sad": 3.0, "mse": 0.25}
+    only_nan = MetricAccumulator()
+    only_nan.update({"mse": math.nan})
+    assert math.isnan(only_nan.compute()["mse"]) and only_nan.skipped == {"mse": 1}

@@ -583,32 +583,40 @@ def evaluate_all(pred: np.ndarray, gt: np.ndarray, trimap: np.ndarray | None = N
 class MetricAccumulator:
     """Running means of per-image metric dicts (such as :func:`evaluate_all`'s), mergeable across processes.
 
-    The state is ``sums`` (a dict of float sums, one per metric) and ``count`` (the number of dicts added):
-    sum both over processes (or call :meth:`merge`) and :meth:`compute` gives the global means. A NaN (the
-    MSE of an image without unknown pixels) propagates into its mean, as in MATLAB's ``mean``.
+    The state is ``sums`` (a dict of float sums, one per metric), ``count`` (the number of dicts added) and
+    ``skipped`` (per metric, how many of its values were undefined): sum the three over processes (or call
+    :meth:`merge`) and :meth:`compute` gives the global means. An undefined value (NaN: the MSE of an image
+    without unknown pixels) is left out of its metric's mean and counted in ``skipped``, so one such image
+    does not turn the whole mean into NaN; a metric with no defined value at all has the mean NaN.
 
     Examples
     --------
     >>> acc = MetricAccumulator()
     >>> acc.update({"sad": 1.0, "mse": 0.5})
     >>> other = MetricAccumulator()
-    >>> other.update({"sad": 3.0, "mse": 0.25})
+    >>> other.update({"sad": 3.0, "mse": float("nan")})
     >>> acc.merge(other).compute()
-    {'sad': 2.0, 'mse': 0.375}
+    {'sad': 2.0, 'mse': 0.5}
+    >>> acc.skipped
+    {'sad': 0, 'mse': 1}
     """
 
     def __init__(self) -> None:
         self.sums: dict[str, float] = {}
+        self.skipped: dict[str, int] = {}
         self.count = 0
 
     def update(self, metrics: Mapping[str, float]) -> None:
-        """Add one image's metrics; every update must carry the same keys."""
+        """Add one image's metrics; every update must carry the same keys. NaN values are skipped."""
         if not metrics:
             raise ValueError("MetricAccumulator.update needs a non-empty dict of metrics")
         if self.count and set(metrics) != set(self.sums):
             raise ValueError(f"metric keys changed: had {sorted(self.sums)}, got {sorted(metrics)}")
         for key, value in metrics.items():
-            self.sums[key] = self.sums.get(key, 0.0) + float(value)
+            value = float(value)
+            undefined = math.isnan(value)
+            self.sums[key] = self.sums.get(key, 0.0) + (0.0 if undefined else value)
+            self.skipped[key] = self.skipped.get(key, 0) + undefined
         self.count += 1
 
     def merge(self, other: MetricAccumulator) -> MetricAccumulator:
@@ -617,15 +625,17 @@ class MetricAccumulator:
             raise ValueError(f"cannot merge metrics {sorted(other.sums)} into {sorted(self.sums)}")
         for key, value in other.sums.items():
             self.sums[key] = self.sums.get(key, 0.0) + value
+            self.skipped[key] = self.skipped.get(key, 0) + other.skipped.get(key, 0)
         self.count += other.count
         return self
 
     def compute(self) -> dict[str, float]:
-        """The mean of each metric over all updates."""
+        """The mean of each metric over its defined values (NaN where none was defined)."""
         if self.count == 0:
             raise ValueError("MetricAccumulator.compute called before any update")
-        return {key: total / self.count for key, total in self.sums.items()}
+        defined = {key: self.count - self.skipped.get(key, 0) for key in self.sums}
+        return {key: total / defined[key] if defined[key] else math.nan for key, total in self.sums.items()}
 
     def reset(self) -> None:
         """Forget every update."""
-        self.sums, self.count = {}, 0
+        self.sums, self.skipped, self.count = {}, {}, 0
