@@ -284,8 +284,8 @@ def cutout(image: np.ndarray, alpha: np.ndarray, fg: np.ndarray | None = None) -
     fg : np.ndarray, HxWx3 float in [0,1], optional
         Foreground colours; estimated with :func:`estimate_foreground` (default settings) when not given, so
         the old background does not bleed into semi-transparent pixels. Leave it out unless you need the
-        colours for something else too: the cutout is then built tile by tile, with no full-size float
-        copy of the foreground.
+        colours for something else too: the foreground is then estimated tile by tile straight into the
+        cutout, with no full-size float copy of it.
 
     Returns
     -------
@@ -299,15 +299,16 @@ def cutout(image: np.ndarray, alpha: np.ndarray, fg: np.ndarray | None = None) -
     ((30, 40, 4), dtype('uint8'), 128)
     """
     image, alpha = _checked(image, alpha)
-    rgba = np.empty((*alpha.shape, 4), np.uint8)
     if fg is None:
-        for rows, cols, f, _ in _tiles(image, alpha, **_DEFAULT_SETTINGS):
-            rgba[rows, cols, :3] = np.round(f * 255)
-            rgba[rows, cols, 3] = np.round(alpha[rows, cols] * 255)
-        return rgba
-    rgba[..., 3] = np.round(alpha * 255)
-    fg = as_image(fg)
-    if fg.shape != image.shape:
-        raise ValueError(f"fg must match the image shape {image.shape}, got {fg.shape}")
-    rgba[..., :3] = np.round(fg * 255)
+        tiles = ((rows, cols, f) for rows, cols, f, _ in _tiles(image, alpha, **_DEFAULT_SETTINGS))
+    else:
+        fg = as_image(fg)
+        if fg.shape != image.shape:
+            raise ValueError(f"fg must match the image shape {image.shape}, got {fg.shape}")
+        whole = slice(None)
+        tiles = ((slice(y, y + _TILE), whole, fg[y : y + _TILE]) for y in range(0, len(fg), _TILE))
+    rgba = np.empty((*alpha.shape, 4), np.uint8)
+    for rows, cols, f in tiles:  # no full-size float temporaries
+        rgba[rows, cols, :3] = np.round(f * 255)
+        rgba[rows, cols, 3] = np.round(alpha[rows, cols] * 255)
     return rgba
