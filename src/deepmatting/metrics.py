@@ -362,10 +362,10 @@ def _run_components(starts: np.ndarray, ends: np.ndarray, width: int) -> np.ndar
     first = np.searchsorted(ends, starts + width, side="right")  # first run ending past our start, a row down
     stop = np.searchsorted(starts, ends + width, side="left")  # first run starting at or past our end there
     count = np.maximum(stop - first, 0)
-    total = int(count.sum())
-    src = np.repeat(np.arange(len(starts)), count)
-    dst = np.repeat(first - (np.cumsum(count) - count), count) + np.arange(total)
-    graph = sparse.coo_matrix((np.ones(total, np.int8), (src, dst)), shape=(len(starts),) * 2)
+    indptr = np.zeros(len(starts) + 1, dtype=np.intp)
+    np.cumsum(count, out=indptr[1:])  # run i's neighbours below are indices[indptr[i]:indptr[i + 1]]
+    indices = np.repeat(first - indptr[:-1], count) + np.arange(indptr[-1])
+    graph = sparse.csr_matrix((np.ones(len(indices)), indices, indptr), shape=(len(starts),) * 2)
     return csgraph.connected_components(graph, directed=False)[1]
 
 
