@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from bench_data import loader_rate, write_folders  # noqa: E402
-from common import format_table, machine_info, median_time, write_results  # noqa: E402
+from common import format_table, load_average, machine_info, median_time, write_results  # noqa: E402
 
 from deepmatting import list_architectures  # noqa: E402
 from deepmatting.config import ModelConfig, TrainConfig  # noqa: E402
@@ -155,13 +155,6 @@ def bench_pipeline(step_rate: float, steps: int) -> dict:
             "samples_per_s": rate, "fraction_of_step_rate": rate / step_rate}
 
 
-def _loadavg() -> list[float]:
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except (AttributeError, OSError):
-        return []
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true",
@@ -171,7 +164,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(THREADS)
     archs = args.archs or list_architectures()
-    load_start = _loadavg()
+    load_start = load_average()
     if load_start and load_start[0] > 0.5:
         print(f"warning: load average {load_start[0]:.1f}: other processes share the CPU, and the timings "
               "suffer (rerun on an idle machine)", flush=True)
@@ -237,7 +230,7 @@ def main() -> None:
         + ("met" if t["met"] else "NOT met") for name, t in targets.items())
     write_results("train", {
         "machine": machine_info(THREADS), "quick": args.quick,
-        "load_average": {"start": load_start, "end": _loadavg()},
+        "load_average": {"start": load_start, "end": load_average()},
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "batch_size": BATCH, "size": [SIZE, SIZE], "steps": steps, "loaders": loaders, "pipeline": pipeline,
         "targets": targets, "rows": steps,
