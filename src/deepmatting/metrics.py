@@ -273,8 +273,12 @@ def _grad(x: _Inputs, sigma: float = GRADIENT_SIGMA) -> float:
         mask[: len(core), left + m : left + m + c1 - c0] = core
         left += width
     gx, gy = _gradient_xy(images, m, sigma)  # (2, strip, total width - 2m)
-    amp = np.sqrt(gx * gx + gy * gy).astype(np.float32)  # MATLAB: single(pred_amp), single(target_amp)
-    return float(np.square(amp[0] - amp[1]).sum(dtype=np.float64, where=mask[:, m:-m])) / SCALE
+    gx *= gx
+    gy *= gy
+    gx += gy
+    amp = np.sqrt(gx, out=gx).astype(np.float32)  # MATLAB: single(pred_amp), single(target_amp)
+    error = np.subtract(amp[0], amp[1], out=amp[0])
+    return float(np.square(error, out=error).sum(dtype=np.float64, where=mask[:, m:-m])) / SCALE
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -407,7 +411,8 @@ def _omega_depth(pred: np.ndarray, gt: np.ndarray, thresholds: np.ndarray) -> np
     both = np.minimum(pred, gt)  # both alphas >= t  <=>  the smaller one >= t
     levels = [_smallest_at_least(t, both.dtype) for t in thresholds[1:]]  # 256 for uint8: none reaches it
     at, left, right = _row_changes(_levels_reached(both, levels))
-    steps = np.zeros(both.size + 1, dtype=np.int32)  # depth = cumsum(steps)
+    depth_type = np.int8 if len(levels) < 128 else np.int32  # depth <= len(levels)
+    steps = np.zeros(both.size + 1, dtype=depth_type)  # depth = cumsum(steps)
     previous = None  # (starts, omega) of the previous threshold
     for k in range(1, len(levels) + 1):
         starts, ends = at[(left < k) & (right >= k)], at[(left >= k) & (right < k)]
@@ -421,7 +426,7 @@ def _omega_depth(pred: np.ndarray, gt: np.ndarray, thresholds: np.ndarray) -> np
         steps[starts[omega]] += 1
         steps[ends[omega]] -= 1
         previous = starts, omega
-    return np.cumsum(steps[:-1], dtype=np.int32).reshape(both.shape)
+    return np.cumsum(steps[:-1], dtype=depth_type).reshape(both.shape)
 
 
 def _conn(x: _Inputs, step: float = 0.1) -> float:
