@@ -224,11 +224,12 @@ def estimate_foreground(image: np.ndarray, alpha: np.ndarray, *, regularization:
 
     Only where the matte changes is there anything to estimate. A pixel is *settled* when every alpha
     within :data:`SETTLED_MARGIN` (8) pixels is 0 (then ``F = 0``, hidden, and ``B`` is the image) or every
-    one is 1 (``F`` is the image, ``B = 0``). Every other pixel gets exactly the value the scheme above
-    gives on the whole frame, but the coarse levels are solved on the whole frame only up to 65536 pixels
-    and the finer ones on 128-pixel tiles holding unsettled pixels, each on the window it depends on. So
-    the time and the memory beyond the outputs follow the matte's edge, not the photo (float32
-    throughout; ``benchmarks/bench_issue16.py`` times a 12-megapixel photo).
+    one is 1 (``F`` is the image, ``B = 0``; the scheme itself would smooth the image's texture there
+    slightly, by about ``regularization`` times its Laplacian). Every other pixel gets exactly the value
+    the scheme above gives on the whole frame, but the coarse levels are solved on the whole frame only up
+    to 65536 pixels and the finer ones on 128-pixel tiles holding unsettled pixels, each on the window it
+    depends on. So the time and the memory beyond the outputs follow the matte's edge, not the photo (float32
+    throughout; ``benchmarks/bench_targets.py`` times a 12-megapixel photo).
 
     Parameters
     ----------
