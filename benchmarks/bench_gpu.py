@@ -1,12 +1,12 @@
 """GPU speed: inference seconds per megapixel and training samples/s, float32 and mixed precision (CUDA only).
 
 - **Inference**: a 1024x1024 image with an unknown band, batch 1, through
-  ``deepmatting.inference.TorchBackend(model, device="cuda", amp=...)`` (channels-last, inference mode; the
+  ``deepmatting.backends.TorchBackend(model, device="cuda", amp=...)`` (channels-last, inference mode; the
   host-to-device copy of the inputs and the copy of the alpha back are included, as ``predict`` pays them),
   float32 and float16 autocast, for each architecture in ``deepmatting.list_architectures()``.
-- **Training**: ``bench_train.bench_step`` on the GPU (``Trainer.train_step``: forward, ``MattingLoss``,
-  ``batch_metrics``, backward, Adam step; with AMP, float16 autocast and the ``GradScaler``), batch 8 at
-  320x320, the batch already on the device.
+- **Training**: ``bench_train.bench_step`` on the GPU (``deepmatting.train.train_step``: forward,
+  ``MattingLoss``, ``batch_metrics``, backward, Adam step; with AMP, float16 autocast and the
+  ``GradScaler``), batch 8 at 320x320, the batch already on the device.
 
 Every timed call ends with ``torch.cuda.synchronize()``, so the queued kernels are counted. Random weights
 (speed does not depend on them); peak allocated GPU memory per case. Without CUDA it prints
@@ -43,7 +43,7 @@ def _inference_inputs(size: int) -> tuple[np.ndarray, np.ndarray]:
 
 def bench_inference(arch: str, amp: bool, repeats: int, warmup: int) -> dict:
     from deepmatting import DeepMatting
-    from deepmatting.inference import TorchBackend
+    from deepmatting.backends import TorchBackend
 
     torch.manual_seed(0)
     backend = TorchBackend(DeepMatting(arch=arch), device="cuda", amp=amp)

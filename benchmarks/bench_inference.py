@@ -131,15 +131,16 @@ def _vm_hwm_mb() -> float:
 def child_tiling(case: str, height: int, width: int, tile_size: int) -> dict:
     """Runs inside the subprocess: predict a ``height x width`` image and report time and peak memory."""
     from deepmatting import inference
+    from deepmatting.backends import TorchBackend, load_backend
+    from deepmatting.checkpoint import default_weights
     from deepmatting.data.trimap import trimap_from_mask
 
     torch.set_num_threads(THREADS)
-    weights = inference.default_weights()
-    if weights is not None:
-        backend, model_name = inference.load_backend(device="cpu"), "packaged default weights"
+    if default_weights() is not None:
+        backend, model_name = load_backend(device="cpu"), "packaged default weights"
     else:
         torch.manual_seed(0)
-        backend, model_name = inference.TorchBackend(DeepMatting(), device="cpu"), f"{DEFAULT_ARCH} (random)"
+        backend, model_name = TorchBackend(DeepMatting(), device="cpu"), f"{DEFAULT_ARCH} (random)"
     rng = np.random.default_rng(0)
     image = rng.random((height, width, 3), dtype=np.float32)
     if case == "all-unknown":
@@ -147,7 +148,7 @@ def child_tiling(case: str, height: int, width: int, tile_size: int) -> dict:
     else:
         yy, xx = np.ogrid[:height, :width]
         mask = ((yy - height * 0.55) / (height * 0.4)) ** 2 + ((xx - width * 0.5) / (width * 0.3)) ** 2 < 1
-        trimap = trimap_from_mask(mask, inference.default_mask_band(height, width))
+        trimap = trimap_from_mask(mask, max(5, round(max(height, width) / 100)))  # a band of 1% of the side
     unknown = trimap == 128
     before = _vm_hwm_mb()
     start = time.perf_counter()

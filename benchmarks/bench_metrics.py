@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import reference_metrics as ref  # noqa: E402
-from common import format_table, machine_info, median_time, write_results  # noqa: E402
+from common import format_table, load_average, machine_info, median_time, write_results  # noqa: E402
 
 from deepmatting import metrics  # noqa: E402
 
@@ -101,6 +101,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--ref-repeats", type=int, default=3)
     args = parser.parse_args()
+    load_before = load_average()
 
     package = {
         "sad": metrics.sad_score,
@@ -148,6 +149,7 @@ def main() -> None:
     table = format_table(rows)
     payload = {
         "machine": machine_info(threads=1),
+        "load_average": {"before": load_before, "after": load_average()},
         "image_size": [HEIGHT, WIDTH],
         "seeds": args.seeds,
         "repeats": args.repeats,

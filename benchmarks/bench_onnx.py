@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import format_table, machine_info, median_time, write_results  # noqa: E402
 
 from deepmatting import DeepMatting  # noqa: E402
-from deepmatting.export import OnnxBackend, export_onnx  # noqa: E402
-from deepmatting.inference import TorchBackend  # noqa: E402
+from deepmatting.backends import OnnxBackend, TorchBackend  # noqa: E402
+from deepmatting.export import export_onnx  # noqa: E402
 from deepmatting.models import DEFAULT_ARCH  # noqa: E402
 
 

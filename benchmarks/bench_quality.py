@@ -5,7 +5,7 @@ alphamatting-lowres`` beside the repository: ``images/``, ``alphas/``, ``trimaps
 ``trimaps_alt/`` = Trimap2), read in place with ``deepmatting.data.CustomDataset``. Methods:
 
 - the package's models, as checkpoints: ``runs/demo/best.pt`` when it exists (``make demo``), the
-  packaged default weights when they ship (``deepmatting.inference.default_weights()``), and every
+  packaged default weights when they ship (``deepmatting.checkpoint.default_weights()``), and every
   ``--checkpoint NAME=PATH``; run at full resolution through ``predict`` (``load_backend``);
 - ``trimap``: the trimap itself with unknown = 0.5, the floor any method must beat;
 - ``closed-form`` and ``knn`` from ``pymatting`` (the optional ``baseline`` extra: ``pip install
@@ -13,7 +13,7 @@ alphamatting-lowres`` beside the repository: ``images/``, ``alphas/``, ``trimaps
 
 All four metrics (SAD and Grad in thousands, MSE, Conn in thousands, on the unknown region, see
 ``deepmatting.metrics``) per image and averaged, and the seconds per image, for Trimap1 and, with
-``--both-trimaps``, Trimap2. Scoring goes through ``deepmatting.evaluate.evaluate_dataset``.
+``--both-trimaps``, Trimap2. Scoring goes through ``deepmatting.scoring.score_dataset``.
 
 Run: ``.venv/bin/python benchmarks/bench_quality.py [--both-trimaps] [--limit N | --quick]
 [--checkpoint NAME=PATH ...]``; writes ``benchmarks/results/quality.json``. Without the data folder it
@@ -37,8 +37,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from common import SHARED_DATA, format_table, machine_info, write_results  # noqa: E402
 
 from deepmatting import evaluate  # noqa: E402
+from deepmatting.backends import load_backend  # noqa: E402
+from deepmatting.checkpoint import default_weights  # noqa: E402
 from deepmatting.data import CustomDataset, DatasetError, list_images, read_trimap  # noqa: E402
-from deepmatting.inference import default_weights, load_backend  # noqa: E402
+from deepmatting.inference import sample_predictor  # noqa: E402
+from deepmatting.scoring import score_dataset  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_CHECKPOINT = REPO / "runs" / "demo" / "best.pt"
@@ -107,7 +110,7 @@ def model_methods(checkpoints: list[tuple[str, Path]], device: str) -> dict:
     found += checkpoints
     methods, sources = {}, {}
     for name, path in found:
-        methods[name] = evaluate.backend_predictor(load_backend(checkpoint=path, device=device))
+        methods[name] = sample_predictor(load_backend(path, device=device))
         sources[name] = "packaged default weights" if path is None else os.path.relpath(path, REPO)
     return {"predictors": methods, "sources": sources}
 
@@ -164,7 +167,7 @@ def main() -> None:
         indices = list(range(len(dataset)))[:limit]
         print(f"{TRIMAP_SETS[trimap_set]} ({trimap_set}/): {len(indices)} of {len(dataset)} photos, "
               f"methods {list(methods)}", flush=True)
-        per_method = {name: evaluate.evaluate_dataset(predictor, dataset, indices=indices, desc=name)
+        per_method = {name: score_dataset(predictor, dataset, indices, desc=name)
                       for name, predictor in methods.items()}
         text = evaluate.format_table(per_method)
         print(text, flush=True)

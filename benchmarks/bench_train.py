@@ -1,7 +1,7 @@
 """Training throughput on the CPU (2 threads): samples/s of a full training step, of the data loaders, and
 the share of the step spent on the per-batch metrics.
 
-- **Step**: ``deepmatting.train.Trainer.train_step`` as training runs it (channels-last model and image,
+- **Step**: ``deepmatting.train.train_step`` as training runs it (channels-last model and image,
   forward, ``MattingLoss``, ``batch_metrics``, backward, Adam step) on one batch of 8 synthetic 320x320
   crops (``train_transforms(320, crop_sizes=(320,))``, with fg/bg so every loss term runs), for each
   architecture in ``deepmatting.list_architectures()``, in float32 and under bfloat16 autocast
@@ -40,9 +40,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from bench_data import loader_rate, write_folders  # noqa: E402
-from common import format_table, machine_info, median_time, write_results  # noqa: E402
+from common import format_table, load_average, machine_info, median_time, write_results  # noqa: E402
 
-from deepmatting import list_architectures  # noqa: E402
+from deepmatting import DeepMatting, MattingLoss, list_architectures  # noqa: E402
 from deepmatting.config import ModelConfig, TrainConfig  # noqa: E402
 from deepmatting.data import (  # noqa: E402
     CompositionDataset,
@@ -54,7 +54,15 @@ from deepmatting.device import autocast_dtype  # noqa: E402
 from deepmatting.distributed import DistInfo  # noqa: E402
 from deepmatting.models import DEFAULT_ARCH  # noqa: E402
 from deepmatting.tensors import collate  # noqa: E402
-from deepmatting.train import Trainer, batch_metrics, epoch_indices, make_loader  # noqa: E402
+from deepmatting.train import (  # noqa: E402
+    Step,
+    TrainState,
+    batch_metrics,
+    epoch_indices,
+    make_loader,
+    make_optimizer,
+    train_step,
+)
 
 THREADS = 2
 SIZE = 320
@@ -78,11 +86,27 @@ def synthetic_train_set(n: int) -> SyntheticMattingDataset:
     return SyntheticMattingDataset(n, size=SIZE, transform=train_transforms(SIZE, crop_sizes=(SIZE,)))
 
 
+class Trainer:
+    """What ``deepmatting.train`` builds for one run, stepped by hand (no checkpoint is written)."""
+
+    def __init__(self, cfg: TrainConfig, info: DistInfo):
+        model = DeepMatting(config=cfg.model).to(info.device, memory_format=torch.channels_last)
+        self.cfg, self.info, self.state = cfg, info, TrainState()
+        scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and info.device.type == "cuda")
+        self.step = Step(model, MattingLoss(cfg.loss_weights), make_optimizer(model, cfg), scaler)
+        self.out = Path(tempfile.gettempdir()) / "deepmatting-bench-train"
+
+    def train_step(self, batch: dict, total_steps: int) -> None:
+        """``deepmatting.train.train_step``, as ``train_one_epoch`` calls it."""
+        train_step(self.step, batch, self.cfg, self.state, self.info, total_steps, self.out)
+        self.state.step += 1
+
+
 def make_trainer(arch: str, amp: bool, device: str = "cpu") -> Trainer:
     """A ``Trainer`` for ``arch`` on ``device`` (nothing is written: no step here saves a checkpoint)."""
-    cfg = TrainConfig(model=ModelConfig(arch=arch), amp=amp, device=device, batch_size=BATCH, crop=SIZE)
-    out = Path(tempfile.gettempdir()) / "deepmatting-bench-train"
-    return Trainer(cfg, out, DistInfo(device=torch.device(device)), progress=False)
+    cfg = TrainConfig(model=ModelConfig(arch=arch, pretrained_encoder=False), amp=amp, device=device,
+                      batch_size=BATCH, crop=SIZE)
+    return Trainer(cfg, DistInfo(device=torch.device(device)))
 
 
 def bench_step(arch: str, amp: bool, batch: dict, repeats: int, warmup: int, device: str = "cpu",
@@ -141,7 +165,7 @@ def bench_pipeline(step_rate: float, steps: int) -> dict:
     info = DistInfo()
     ds = synthetic_train_set(cfg.synthetic_train)
     torch.manual_seed(0)
-    trainer = Trainer(cfg, Path(tempfile.gettempdir()) / "deepmatting-bench-train", info, progress=False)
+    trainer = Trainer(cfg, info)
     loader = iter(make_loader(ds, epoch_indices(ds, cfg, info, 0), cfg, info))
     trainer.train_step(next(loader), TOTAL_STEPS)  # warm-up, and the workers have started
     start, n = time.perf_counter(), 0
@@ -155,13 +179,6 @@ def bench_pipeline(step_rate: float, steps: int) -> dict:
             "samples_per_s": rate, "fraction_of_step_rate": rate / step_rate}
 
 
-def _loadavg() -> list[float]:
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except (AttributeError, OSError):
-        return []
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true",
@@ -171,7 +188,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(THREADS)
     archs = args.archs or list_architectures()
-    load_start = _loadavg()
+    load_start = load_average()
     if load_start and load_start[0] > 0.5:
         print(f"warning: load average {load_start[0]:.1f}: other processes share the CPU, and the timings "
               "suffer (rerun on an idle machine)", flush=True)
@@ -237,7 +254,7 @@ def main() -> None:
         + ("met" if t["met"] else "NOT met") for name, t in targets.items())
     write_results("train", {
         "machine": machine_info(THREADS), "quick": args.quick,
-        "load_average": {"start": load_start, "end": _loadavg()},
+        "load_average": {"start": load_start, "end": load_average()},
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "batch_size": BATCH, "size": [SIZE, SIZE], "steps": steps, "loaders": loaders, "pipeline": pipeline,
         "targets": targets, "rows": steps,

@@ -50,6 +50,15 @@ def machine_info(threads: int | None = None) -> dict:
     return info
 
 
+def load_average() -> list[float]:
+    """The 1, 5 and 15 minute load averages (empty where the OS does not report them): other work on the
+    machine adds to every timing."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except (AttributeError, OSError):
+        return []
+
+
 def median_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
     """Median wall-clock seconds of ``fn()`` over ``repeats`` runs after ``warmup`` untimed runs."""
     for _ in range(warmup):

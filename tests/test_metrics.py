@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
+from scipy import ndimage
 
 from deepmatting import metrics
 from deepmatting.metrics import (
@@ -24,6 +27,7 @@ _spec = importlib.util.spec_from_file_location("reference_metrics", _REF_PATH)
 ref = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(ref)
 
+GOLDEN = Path(__file__).resolve().parent / "data" / "metrics_golden"  # see its README.md
 FUNCTIONS = {"sad": sad_score, "mse": mse_score, "grad": gradient_error, "conn": connectivity_error}
 
 
@@ -387,15 +391,40 @@ def test_invalid_step_raises(step):
 # --------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("with_trimap", [True, False])
-def test_evaluate_all_equals_the_separate_functions(with_trimap):
-    rng = np.random.default_rng(8)
-    pred, gt = _random_case(rng, "levels", (15, 19))
-    trimap = rng.choice(np.array([0, 128, 255], np.uint8), pred.shape) if with_trimap else None
+def _golden_cases() -> list[str]:
+    return sorted(json.loads((GOLDEN / "values.json").read_text()))
+
+
+def _read_golden(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return tuple(np.asarray(Image.open(GOLDEN / f"{name}_{part}.png")) for part in ("pred", "gt", "trimap"))
+
+
+def test_golden_cases_are_all_there():
+    assert {"case1", "case2", "case3", "case4", "case5", "case6", "tie", "no_unknown"} <= set(_golden_cases())
+
+
+@pytest.mark.parametrize("name", _golden_cases())
+def test_golden_values_from_the_matlab_code(name):
+    """Values computed by an implementation checked against the official MATLAB code in GNU Octave.
+
+    Every metric is checked on its own and through ``evaluate_all``, so neither side is tested against the
+    other. ``no_unknown`` has no unknown pixel (SAD, Grad and Conn 0, the MSE undefined: ``null`` in the
+    file, NaN here as MATLAB's 0 / 0). ``tie`` has two equally large components; its error happens to be
+    the same whichever wins, so the column-major tie rule is pinned by the hand-made ``_tie_case`` tests.
+    """
+    want = json.loads((GOLDEN / "values.json").read_text())[name]
+    pred, gt, trimap = _read_golden(name)
+    assert pred.dtype == gt.dtype == trimap.dtype == np.uint8
     result = evaluate_all(pred, gt, trimap)
     assert list(result) == list(metrics.METRIC_NAMES)
     for key, fn in FUNCTIONS.items():
-        assert _close(result[key], fn(pred, gt, trimap), rel=0, abs_=0), key
+        for got in (result[key], fn(pred, gt, trimap)):
+            if want[key] is None:
+                assert math.isnan(got), (key, got)
+            else:
+                assert got == pytest.approx(want[key], rel=1e-6, abs=1e-12), (key, got, want[key])
+    if name == "no_unknown":
+        assert not np.any(trimap == 128) and result["sad"] == result["grad"] == result["conn"] == 0.0
 
 
 @pytest.mark.parametrize("kind", ["uint8", "levels", "float", "edges"])
@@ -442,26 +471,38 @@ def _band_case(shape: tuple[int, int], seed: int):
     return (pred * 255).round().astype(np.uint8), (gt * 255).round().astype(np.uint8), dist
 
 
-@pytest.mark.parametrize("region", ["tiles_at_the_border", "box_at_the_border", "ring"])
+@pytest.mark.parametrize("region", ["corners", "close_runs", "across_strips", "ring", "everything"])
 def test_gradient_regions_against_the_reference(region):
+    """The strips and segments the gradient is filtered on, against the naive whole-image 2-D filtering.
+
+    150 rows: strips start at rows 0, 64 and 128 (the last one runs past the image).
+    """
     shape = (150, 230)
     pred, gt, dist = _band_case(shape, seed=11)
     trimap = np.zeros(shape, np.uint8)
-    if region == "tiles_at_the_border":  # two small far-apart patches: filtered as tiles
-        trimap[:5, :6] = trimap[-4:, -7:] = trimap[70:74, 100:103] = 128
-    elif region == "box_at_the_border":
-        trimap[100:, 150:] = 128
-    else:
+    if region == "corners":  # replicated borders on every side
+        trimap[:5, :6] = trimap[-4:, -7:] = trimap[:3, -2:] = trimap[-1:, :1] = trimap[70:74, 100:103] = 128
+    elif region == "close_runs":  # 8 columns apart: merged; 9 apart: two segments whose margins touch
+        trimap[70:72, 100:104] = trimap[70:72, 111:113] = trimap[70:72, 121:124] = 128
+        assert metrics._unknown_segments(trimap == 128, 64, 4) == [(64, 100, 113), (64, 121, 124)]
+    elif region == "across_strips":
+        trimap[60:70, 20:200] = 128
+    elif region == "ring":
         trimap[np.abs(dist - shape[0] * 0.3) < 6] = 128
-    ty, _, _ = metrics._unknown_tiles(trimap == 128, metrics._TILE)
-    rows, cols = np.nonzero(trimap == 128)
-    box_area = (min(rows.max() + 5, shape[0]) - max(rows.min() - 4, 0)) * (
-        min(cols.max() + 5, shape[1]) - max(cols.min() - 4, 0)
-    )
-    uses_tiles = len(ty) * (metrics._TILE + 8) ** 2 < box_area
-    assert uses_tiles == (region == "tiles_at_the_border")
+    else:
+        trimap[:] = 128
+        assert gradient_error(pred, gt, trimap) == pytest.approx(gradient_error(pred, gt), rel=1e-12)
     assert _close(gradient_error(pred, gt, trimap), ref.ref_grad(pred, gt, trimap))
     assert _close(connectivity_error(pred, gt, trimap), ref.ref_conn(pred, gt, trimap))
+
+
+def test_connectivity_on_many_components_against_the_reference():
+    """Runs that join and split over many rows, many components and ties, at every threshold."""
+    rng = np.random.default_rng(12)
+    for kind in ("levels", "edges"):
+        pred, gt = _random_case(rng, kind, (70, 90))
+        pred, gt = ndimage.uniform_filter(pred, 3), ndimage.uniform_filter(gt, 3)  # blobs of all sizes
+        assert _close(connectivity_error(pred, gt), ref.ref_conn(pred, gt)), kind
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -503,6 +544,19 @@ def test_accumulator_with_evaluate_all_and_errors():
     assert restored.compute() == acc.compute() and restored.skipped() == acc.skipped()
     acc.reset()
     assert acc.count == 0 and acc.sums == {}
+    only_nan = MetricAccumulator()
+    only_nan.update({"mse": math.nan})
+    assert math.isnan(only_nan.compute()["mse"]) and only_nan.skipped() == {"mse": 1}
+
+
+def test_accumulator_counts_skipped_values_across_merges():
+    first, second = MetricAccumulator(), MetricAccumulator()
+    first.update({"sad": 1.0, "mse": math.nan})
+    second.update({"sad": 3.0, "mse": math.nan})
+    second.update({"sad": 5.0, "mse": 0.25})
+    merged = first.merge(second)
+    assert merged.count == 3 and merged.skipped() == {"sad": 0, "mse": 2}
+    assert merged.compute() == {"sad": 3.0, "mse": 0.25}
     only_nan = MetricAccumulator()
     only_nan.update({"mse": math.nan})
     assert math.isnan(only_nan.compute()["mse"]) and only_nan.skipped() == {"mse": 1}

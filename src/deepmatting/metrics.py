@@ -31,10 +31,11 @@ Gradient error (``compute_gradient_loss.m``)
     min and max of the whole image; a constant image gives zeros) -- not divided by 255. The gradient comes
     from ``gaussgradient.m`` with sigma 1.4: a 9x9 first-derivative-of-Gaussian kernel, normalised to unit
     Frobenius norm, applied by true convolution with replicated borders (``imfilter(..., 'replicate',
-    'conv')``). The kernel has rank 1, so it is applied as two 1-D convolutions, and only where needed: on
-    the 32x32 tiles that contain unknown pixels or on the bounding box of the unknown region, whichever is
-    smaller, each with a 4-pixel margin read from the image (replicated only at the image border). The
-    error is ``sum((|grad pred| - |grad gt|)^2)`` over the unknown region, / 1000.
+    'conv')``). The kernel has rank 1, so it is applied as two 1-D convolutions, and only where needed: the
+    image is cut into strips of 64 rows, and in each strip the columns that hold unknown pixels (runs
+    closer than 8 columns merged) are filtered with the filter's 4-pixel reach read from the image
+    (replicated only at the image border); all these boxes are filtered at once, side by side in one array.
+    The error is ``sum((|grad pred| - |grad gt|)^2)`` over the unknown region, / 1000.
 
 Connectivity error (``compute_connectivity_error.m``, step 0.1)
     Thresholds are built exactly like MATLAB's colon operator ``0:step:1`` (first half ``a + k*d``, second
@@ -46,8 +47,11 @@ Connectivity error (``compute_connectivity_error.m``, step 0.1)
     threshold before the first one whose ``omega`` misses it (1 if it is in all of them); then
     ``phi = 1 - d * (d >= 0.15)`` with ``d = alpha - l``, and the error is ``sum(|phi_pred - phi_gt|)`` over
     the unknown region, / 1000. Components are found on the whole image, never on a crop of the unknown
-    region: they may extend outside it. The float32 alphas are compared with the double thresholds exactly;
-    for uint8 inputs this gives the same sets as a float32 comparison would.
+    region: they may extend outside it. The thresholds share one pass over the image (how many thresholds
+    each pixel reaches, and where that count changes along a row); each threshold's set is then a list of
+    horizontal runs, and its components are found on the runs rather than on the pixels. The float32
+    alphas are compared with the double thresholds exactly; for uint8 inputs this gives the same sets as a
+    float32 comparison would.
 
 Pitfalls of common Python ports that this module avoids: dividing by 255 instead of ``mat2gray`` in the
 gradient error, counting the background as the largest component, numpy ``arange`` thresholds, and
@@ -61,7 +65,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
+from scipy import ndimage, sparse
+from scipy.sparse import csgraph
 
 __all__ = [
     "METRIC_NAMES",
@@ -80,8 +85,7 @@ UNKNOWN_VALUE = 128  # trimap value of the unknown region
 SCALE = 1000.0  # SAD, gradient and connectivity errors are reported / 1000
 GRADIENT_SIGMA = 1.4  # compute_gradient_loss.m
 PHI_THRESHOLD = 0.15  # compute_connectivity_error.m
-_TILE = 32  # side of the tiles the gradient is computed on
-_FOUR_CONNECTED = ndimage.generate_binary_structure(2, 1)
+_STRIP = 64  # rows of the strips the gradient is computed on
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -207,59 +211,74 @@ def _gradient_xy(images: np.ndarray, margin: int, sigma: float) -> tuple[np.ndar
     return gx, gy
 
 
-def _mat2gray(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """MATLAB ``mat2gray`` with the image's global ``lo``/``hi``, in float64; a constant image gives zeros."""
+def _mat2gray(values: np.ndarray, lo: float, hi: float) -> None:
+    """MATLAB ``mat2gray`` of float64 ``values`` in place, with the image's global ``lo``/``hi``; a constant
+    image gives zeros."""
     if hi == lo:
-        return np.zeros(values.shape)
-    return (values.astype(np.float64) - lo) / (hi - lo)
+        values[...] = 0
+    else:
+        values -= lo
+        values /= hi - lo
 
 
-def _unknown_tiles(unknown: np.ndarray, tile: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Tiles of side ``tile`` holding unknown pixels: tile rows, tile columns, ``(n, tile, tile)`` masks."""
-    h, w = unknown.shape
-    padded = np.zeros((-(-h // tile) * tile, -(-w // tile) * tile), dtype=bool)
-    padded[:h, :w] = unknown
-    blocks = padded.reshape(padded.shape[0] // tile, tile, padded.shape[1] // tile, tile)
-    ty, tx = np.nonzero(blocks.any(axis=3).any(axis=1))
-    return ty, tx, blocks[ty, :, tx, :]
+def _unknown_segments(unknown: np.ndarray, strip: int, reach: int) -> list[tuple[int, int, int]]:
+    """Where the gradient is needed: ``(row, col0, col1)`` for each segment, ascending.
+
+    The image is cut into strips of ``strip`` rows; in each, the columns holding unknown pixels form runs,
+    and runs less than ``2 * reach`` columns apart are merged, so the ``reach`` columns either side of a
+    segment hold no unknown pixel of its strip. A segment covers rows ``row:row + strip`` and columns
+    ``col0:col1``.
+    """
+    segments = []
+    for row in range(0, unknown.shape[0], strip):
+        cols = np.flatnonzero(unknown[row : row + strip].any(axis=0))
+        if cols.size:
+            breaks = np.flatnonzero(np.diff(cols) > 2 * reach)
+            firsts, lasts = cols[np.r_[0, breaks + 1]], cols[np.r_[breaks, -1]]
+            segments += [(row, int(c0), int(c1) + 1) for c0, c1 in zip(firsts, lasts, strict=True)]
+    return segments
 
 
 def _grad(x: _Inputs, sigma: float = GRADIENT_SIGMA) -> float:
-    """The gradient error, filtering the smaller of: the tiles holding unknown pixels, or their bounding box.
+    """The gradient error, filtering only strips of rows around the unknown pixels (all at once).
 
-    Tiles take a margin from the image (clipped indices replicate the image border); the box is grown by
-    the margin where the image allows and filtered with replicated borders, which are exact at the image
-    border and do not reach the unknown pixels elsewhere.
+    Each segment of :func:`_unknown_segments`, grown by the filter's reach ``m`` on every side (read from
+    the image, replicated beyond its border), is cut out; the boxes of all segments are laid side by side in
+    one ``(2, strip + 2m, total width)`` array and filtered together. Filtering along a row mixes boxes only
+    in their ``m``-column margins, which hold no unknown pixel, and filtering along a column never mixes
+    them.
     """
     if x.unknown is not None and x.index.size == 0:
         return 0.0
-    pred, gt = x.pred, x.gt
-    limits = [(float(a.min()), float(a.max())) for a in (pred, gt)]  # mat2gray: the global min and max
-    margin = len(_gaussian_derivative_kernels(sigma)[0]) // 2
-    h, w = pred.shape
-    regions, mask, trim = [a[None] for a in (pred, gt)], None, 0  # (K=1, h, w): every pixel
-    if x.unknown is not None:
-        rows, cols = np.flatnonzero(x.unknown.any(axis=1)), np.flatnonzero(x.unknown.any(axis=0))
-        r0, r1 = max(rows[0] - margin, 0), min(rows[-1] + margin + 1, h)
-        c0, c1 = max(cols[0] - margin, 0), min(cols[-1] + margin + 1, w)
-        ty, tx, tile_masks = _unknown_tiles(x.unknown, _TILE)
-        if len(ty) * (_TILE + 2 * margin) ** 2 < (r1 - r0) * (c1 - c0):
-            offsets = np.arange(-margin, _TILE + margin)
-            tile_rows = np.clip(ty[:, None] * _TILE + offsets, 0, h - 1)[:, :, None]  # (n, T + 2m, 1)
-            tile_cols = np.clip(tx[:, None] * _TILE + offsets, 0, w - 1)[:, None, :]  # (n, 1, T + 2m)
-            regions = [a[tile_rows, tile_cols] for a in (pred, gt)]  # (K=n, T + 2m, T + 2m)
-            mask, trim = tile_masks, margin  # (n, T, T)
-        else:
-            regions = [a[None, r0:r1, c0:c1] for a in (pred, gt)]  # (K=1, h', w')
-            mask = x.unknown[None, r0:r1, c0:c1]
-    pairs = zip(regions, limits, strict=True)
-    images = np.concatenate([_mat2gray(r, *lim) for r, lim in pairs])  # (2K, h, w), pred's first
-    gx, gy = _gradient_xy(images, trim, sigma)
-    if mask is not None:  # keep the unknown pixels only
-        index = np.flatnonzero(mask)
-        gx, gy = gx.reshape(2, -1).take(index, axis=1), gy.reshape(2, -1).take(index, axis=1)
-    amp = np.sqrt(gx * gx + gy * gy).astype(np.float32)  # MATLAB: single(pred_amp), single(target_amp)
-    return float(np.square(amp[0] - amp[1]).sum(dtype=np.float64)) / SCALE
+    m = len(_gaussian_derivative_kernels(sigma)[0]) // 2  # the filter's reach
+    h, w = x.pred.shape
+    if x.unknown is None:  # every pixel: one segment, the whole image
+        unknown, strip, segments = np.ones((h, w), dtype=bool), h, [(0, 0, w)]
+    else:
+        unknown, strip = x.unknown, _STRIP
+        segments = _unknown_segments(unknown, strip, m)
+    widths = [c1 - c0 + 2 * m for _, c0, c1 in segments]
+    images = np.empty((2, strip + 2 * m, sum(widths)))  # (2, strip + 2m, total width), pred's then gt's
+    mask = np.zeros((strip, sum(widths)), dtype=bool)  # the unknown pixels of the boxes' cores
+    for i, a in enumerate((x.pred, x.gt)):
+        padded = np.pad(a, ((m, m + (-h) % strip), (m, m)), mode="edge")  # MATLAB's 'replicate'
+        left = 0
+        for (row, c0, c1), width in zip(segments, widths, strict=True):  # the box starts at padded (row, c0)
+            images[i, :, left : left + width] = padded[row : row + strip + 2 * m, c0 : c1 + 2 * m]
+            left += width
+        _mat2gray(images[i], float(a.min()), float(a.max()))
+    left = 0
+    for (row, c0, c1), width in zip(segments, widths, strict=True):
+        core = unknown[row : row + strip, c0:c1]
+        mask[: len(core), left + m : left + m + c1 - c0] = core
+        left += width
+    gx, gy = _gradient_xy(images, m, sigma)  # (2, strip, total width - 2m)
+    gx *= gx
+    gy *= gy
+    gx += gy
+    amp = np.sqrt(gx, out=gx).astype(np.float32)  # MATLAB: single(pred_amp), single(target_amp)
+    error = np.subtract(amp[0], amp[1], out=amp[0])
+    return float(np.square(error, out=error).sum(dtype=np.float64, where=mask[:, m:-m])) / SCALE
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -307,45 +326,70 @@ def _smallest_at_least(threshold: float, dtype: np.dtype) -> float:
     return value
 
 
-def _component_sizes(mask: np.ndarray, labels: np.ndarray, count: int) -> np.ndarray:
-    """``(count + 1,)`` pixel counts of the labelled components (index 0, the background, counts 0).
+def _levels_reached(both: np.ndarray, levels: list) -> np.ndarray:
+    """``(H, W)`` integers: how many of the ascending ``levels`` each pixel of ``both`` reaches (``>=``).
 
-    Summed over horizontal runs of ``mask`` rather than over pixels (``np.bincount(labels)``): a run lies in
-    one component, and there are far fewer runs than pixels.
+    The threshold sets of every step are then ``q >= k``, computed once for all thresholds.
     """
-    h, w = mask.shape
-    padded = np.zeros((h, w + 2), dtype=bool)
-    padded[:, 1:-1] = mask
-    edges = np.flatnonzero(padded[:, 1:] != padded[:, :-1])  # run starts and ends alternate, row by row
-    rows, cols = np.divmod(edges, w + 1)
-    starts, lengths = cols[0::2], cols[1::2] - cols[0::2]
-    sizes = np.bincount(labels[rows[0::2], starts], weights=lengths, minlength=count + 1)
-    sizes[0] = 0
-    return sizes.astype(np.intp)
+    dtype = np.uint8 if len(levels) < 256 else np.int32
+    if both.dtype == np.uint8:  # a table of the 256 values
+        return np.searchsorted(np.asarray(levels), np.arange(256), side="right").astype(dtype)[both]
+    if len(levels) > 64:  # many thresholds: one sort-based pass beats a comparison per threshold
+        return np.searchsorted(np.asarray(levels, np.float32), both, side="right").astype(dtype)
+    reached = np.zeros(both.shape, dtype)
+    for level in levels:
+        reached += both >= level
+    return reached
 
 
-def _largest_component(mask: np.ndarray) -> np.ndarray | None:
-    """The largest 4-connected component of ``mask`` as a bool array, None if there is none.
+def _row_changes(q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where ``q`` changes along a row, and the values on either side (0 beyond the image's left and right).
+
+    Returns ``(at, left, right)``: ``at`` is the flat index ``row * W + col`` of the pixel right of the
+    change (``col == W``: just past the row's last pixel), ascending.
+    """
+    h, w = q.shape
+    padded = np.zeros((h, w + 2), q.dtype)
+    padded[:, 1:-1] = q
+    flat = padded.ravel()
+    change = np.flatnonzero(flat[1:] != flat[:-1])  # between flat[change] and flat[change + 1], within a row
+    rows, cols = np.divmod(change + 1, w + 2)
+    return rows * w + cols - 1, flat[change], flat[change + 1]
+
+
+def _run_components(starts: np.ndarray, ends: np.ndarray, width: int) -> np.ndarray:
+    """Component labels of horizontal runs ``[starts[i], ends[i])`` (flat indices, ascending, one row each).
+
+    Two runs are 4-connected when they lie in adjacent rows and share a column. The runs of the next row
+    that touch run ``i`` are the contiguous range ``first[i]:stop[i]`` of the sorted runs.
+    """
+    first = np.searchsorted(ends, starts + width, side="right")  # first run ending past our start, a row down
+    stop = np.searchsorted(starts, ends + width, side="left")  # first run starting at or past our end there
+    count = np.maximum(stop - first, 0)
+    indptr = np.zeros(len(starts) + 1, dtype=np.intp)
+    np.cumsum(count, out=indptr[1:])  # run i's neighbours below are indices[indptr[i]:indptr[i + 1]]
+    indices = np.repeat(first - indptr[:-1], count) + np.arange(indptr[-1])
+    graph = sparse.csr_matrix((np.ones(len(indices)), indices, indptr), shape=(len(starts),) * 2)
+    return csgraph.connected_components(graph, directed=False)[1]
+
+
+def _largest_runs(starts: np.ndarray, ends: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``(R,)`` bool: the runs of the largest 4-connected component (none of them for no run).
 
     Ties go to the component whose first pixel comes first in column-major order (MATLAB's ``bwconncomp``
-    numbers components that way and ``max`` returns the first maximum); ``ndimage.label`` numbers them in
-    row-major order, so ties are resolved explicitly.
+    numbers components that way and ``max`` returns the first maximum).
     """
-    labels, count = ndimage.label(mask, structure=_FOUR_CONNECTED, output=np.intp)
-    if count == 0:
-        return None
-    if count == 1:
-        return mask
-    sizes = _component_sizes(mask, labels, count)  # sizes[0] = 0: the background is not a component
+    if len(starts) == 0:
+        return np.zeros(0, dtype=bool)
+    h, w = shape
+    labels = _run_components(starts, ends, w)
+    sizes = np.bincount(labels, weights=ends - starts)  # exact: integers below 2**53
     winners = np.flatnonzero(sizes == sizes.max())
     best = winners[0]
-    if len(winners) > 1:
-        # The winner owns the column-major-first pixel among all pixels of the tied components.
-        tied = np.zeros(count + 1, dtype=bool)
-        tied[winners] = True
-        candidates = tied[labels]
-        col = int(np.argmax(candidates.any(axis=0)))
-        best = labels[int(np.argmax(candidates[:, col])), col]
+    if len(winners) > 1:  # the tied component owning the column-major-first pixel (its runs' first pixels)
+        tied = np.flatnonzero(np.isin(labels, winners))
+        rows, cols = np.divmod(starts[tied], w)
+        best = labels[tied[np.argmin(cols * h + rows)]]
     return labels == best
 
 
@@ -355,28 +399,34 @@ def _omega_depth(pred: np.ndarray, gt: np.ndarray, thresholds: np.ndarray) -> np
     A pixel's level in ``compute_connectivity_error.m`` is ``thresholds[depth]`` (1 for a pixel in every
     ``omega``). Each ``omega`` is a connected subset of the previous threshold's set, so it lies inside
     exactly one component there: either the previous ``omega`` (then the nested ``omega``s continue) or
-    another one (then no pixel is in all ``omega``s so far, and later thresholds change nothing). Only the
-    bounding box of the first threshold's set is labelled: every later set lies inside it.
+    another one (then no pixel is in all ``omega``s so far, and later thresholds change nothing).
+
+    Work shared by the thresholds: the image is read once, into how many thresholds each pixel reaches and
+    the places where that count changes along a row. Each threshold's set is then a list of horizontal runs
+    cut from those changes, its components are found on the runs (far fewer than pixels), and its ``omega``
+    is added to the depth as +1 at each run's start and -1 past its end (one cumulative sum at the end).
     """
     if pred.dtype != gt.dtype:
         pred, gt = _to_alpha(pred), _to_alpha(gt)
     both = np.minimum(pred, gt)  # both alphas >= t  <=>  the smaller one >= t
     levels = [_smallest_at_least(t, both.dtype) for t in thresholds[1:]]  # 256 for uint8: none reaches it
-    depth = np.zeros(both.shape, dtype=np.uint8 if len(levels) < 256 else np.int32)
-    first = both >= levels[0]
-    rows, cols = np.flatnonzero(first.any(axis=1)), np.flatnonzero(first.any(axis=0))
-    if rows.size == 0:  # no pixel reaches the first threshold
-        return depth
-    box = np.s_[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    both, depth_box = both[box], depth[box]  # depth_box is a view: it writes into depth
-    previous = None
-    for i, level in enumerate(levels):
-        omega = _largest_component(first[box] if i == 0 else both >= level)
-        if omega is None or (previous is not None and not previous.flat[np.argmax(omega)]):
+    at, left, right = _row_changes(_levels_reached(both, levels))
+    depth_type = np.int8 if len(levels) < 128 else np.int32  # depth <= len(levels)
+    steps = np.zeros(both.size + 1, dtype=depth_type)  # depth = cumsum(steps)
+    previous = None  # (starts, omega) of the previous threshold
+    for k in range(1, len(levels) + 1):
+        starts, ends = at[(left < k) & (right >= k)], at[(left >= k) & (right < k)]
+        omega = _largest_runs(starts, ends, both.shape)
+        if not omega.any():
             break
-        depth_box += omega
-        previous = omega
-    return depth
+        if previous is not None:  # omega is connected: one of its pixels tells which component holds it
+            prev_starts, prev_omega = previous
+            if not prev_omega[np.searchsorted(prev_starts, starts[omega][0], side="right") - 1]:
+                break
+        steps[starts[omega]] += 1
+        steps[ends[omega]] -= 1
+        previous = starts, omega
+    return np.cumsum(steps[:-1], dtype=depth_type).reshape(both.shape)
 
 
 def _conn(x: _Inputs, step: float = 0.1) -> float:
@@ -558,7 +608,7 @@ class MetricAccumulator:
         self.count = 0
 
     def update(self, metrics: Mapping[str, float]) -> None:
-        """Add one image's metrics; every update must carry the same keys."""
+        """Add one image's metrics; every update must carry the same keys. NaN values are skipped."""
         if not metrics:
             raise ValueError("MetricAccumulator.update needs a non-empty dict of metrics")
         if self.count and set(metrics) != set(self.sums):

@@ -325,13 +325,55 @@ def _diverged(state: TrainState, what: str, out: Path) -> TrainingError:
                          f"stopping. {_what_exists(out)} Try a lower --lr or check the training data.")
 
 
-def train_one_epoch(model: torch.nn.Module, loss_fn: MattingLoss, optimizer: torch.optim.Optimizer, scaler,
-                    loader: DataLoader, cfg: TrainConfig, state: TrainState, info: DistInfo,
+@dataclass
+class Step:
+    """What one optimizer step needs: the module that runs the batches (a DistributedDataParallel wrapper
+    under torchrun), the loss, the optimizer and the gradient scaler (a no-op off CUDA)."""
+
+    model: torch.nn.Module
+    loss_fn: MattingLoss
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+
+
+def train_step(step: Step, batch: dict, cfg: TrainConfig, state: TrainState, info: DistInfo,
+               total_steps: int | None, out: Path) -> tuple[float, float, float, float]:
+    """One optimizer step on a batch; returns the loss, SAD and MSE (means over processes) and the rate.
+
+    Raises
+    ------
+    TrainingError
+        When the predictions or the loss are not finite (on any process): the step is not taken.
+    """
+    dev = info.device
+    batch = {k: (v.to(dev, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
+    image = batch["image"].contiguous(memory_format=torch.channels_last)
+    lr = set_learning_rate(step.optimizer, cfg, state, total_steps)
+    prior = [batch["prior"]] if "prior" in batch else []  # for models that refine a classical matte
+    with _autocast(cfg, dev):
+        pred = step.model(image, batch["trimap"], *prior)  # (B, 1, H, W)
+    pred = pred.float()
+    terms = step.loss_fn(pred, batch)
+    loss = float(terms["total"].detach())
+    problem = None if math.isfinite(loss) else f"the loss is {loss}"
+    if problem is None and not bool(torch.isfinite(pred).all()):
+        problem = "the predictions are not finite"
+    if all_reduce_sum([float(problem is None)], info)[0] < info.world_size:
+        raise _diverged(state, problem or "another process diverged", out)
+    sad, mse = batch_metrics(pred, batch["alpha"], batch["trimap"])
+    step.optimizer.zero_grad(set_to_none=True)
+    step.scaler.scale(terms["total"]).backward()
+    step.scaler.step(step.optimizer)
+    step.scaler.update()
+    loss, sad, mse = (v / info.world_size for v in all_reduce_sum([loss, sad, mse], info))
+    return loss, sad, mse, lr
+
+
+def train_one_epoch(step: Step, loader: DataLoader, cfg: TrainConfig, state: TrainState, info: DistInfo,
                     total_steps: int | None, out: Path, *, progress: bool,
                     on_step: Callable[[], bool]) -> tuple[list[float], bool]:
     """Train over ``loader`` (one epoch, or what is left of it); updates ``state`` after every step.
 
-    ``model`` is the module that runs the batches (a DistributedDataParallel wrapper under torchrun).
     ``on_step()`` is called after each step (checkpoints, the time budget); it returns True to stop.
 
     Returns
@@ -343,33 +385,13 @@ def train_one_epoch(model: torch.nn.Module, loss_fn: MattingLoss, optimizer: tor
     TrainingError
         When the predictions or the loss stop being finite (on any process): the step is not taken.
     """
-    dev = info.device
     start, elapsed_before = time.monotonic(), state.elapsed
     desc = f"epoch {state.epoch + 1}" + (f"/{cfg.epochs}" if cfg.epochs else "")
     bar = tqdm(loader, total=len(loader), desc=desc, disable=not (progress and info.is_main),
                dynamic_ncols=True)
     losses = []
     for batch in bar:
-        batch = {k: (v.to(dev, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
-        image = batch["image"].contiguous(memory_format=torch.channels_last)
-        lr = set_learning_rate(optimizer, cfg, state, total_steps)
-        prior = [batch["prior"]] if "prior" in batch else []  # for models that refine a classical matte
-        with _autocast(cfg, dev):
-            pred = model(image, batch["trimap"], *prior)  # (B, 1, H, W)
-        pred = pred.float()
-        terms = loss_fn(pred, batch)
-        loss = float(terms["total"].detach())
-        problem = None if math.isfinite(loss) else f"the loss is {loss}"
-        if problem is None and not bool(torch.isfinite(pred).all()):
-            problem = "the predictions are not finite"
-        if all_reduce_sum([float(problem is None)], info)[0] < info.world_size:
-            raise _diverged(state, problem or "another process diverged", out)
-        sad, mse = batch_metrics(pred, batch["alpha"], batch["trimap"])
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(terms["total"]).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        loss, sad, mse = (v / info.world_size for v in all_reduce_sum([loss, sad, mse], info))
+        loss, sad, mse, lr = train_step(step, batch, cfg, state, info, total_steps, out)
         state.step += 1
         state.batch_in_epoch += 1
         state.elapsed = elapsed_before + (time.monotonic() - start)
@@ -442,7 +464,7 @@ def _run(cfg: TrainConfig, out: Path, resume: bool, progress: bool, info: DistIn
               if info.distributed else model)
     optimizer = make_optimizer(model, cfg)
     scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and info.device.type == "cuda")
-    loss_fn = MattingLoss(cfg.loss_weights)
+    step = Step(runner, MattingLoss(cfg.loss_weights), optimizer, scaler)
     last_path, best_path = out / "last.pt", out / "best.pt"
     if info.is_main and resume and remove_stale_temporaries(out):
         print(f"removed temporary files of an interrupted checkpoint write in {out}")
@@ -492,10 +514,8 @@ def _run(cfg: TrainConfig, out: Path, resume: bool, progress: bool, info: DistIn
             train_set.set_epoch(state.epoch)
         indices = epoch_indices(train_set, cfg, info, state.epoch)[state.batch_in_epoch * cfg.batch_size:]
         loader = make_loader(train_set, indices, cfg, info)
-        losses, stopped_on_budget = train_one_epoch(
-            runner, loss_fn, optimizer, scaler, loader, cfg, state, info, total_steps, out,
-            progress=progress, on_step=on_step,
-        )
+        losses, stopped_on_budget = train_one_epoch(step, loader, cfg, state, info, total_steps, out,
+                                                    progress=progress, on_step=on_step)
         epoch_done = not stopped_on_budget or state.batch_in_epoch >= steps_per_epoch
         if epoch_done:
             state.epoch += 1
@@ -554,6 +574,7 @@ def _run(cfg: TrainConfig, out: Path, resume: bool, progress: bool, info: DistIn
 
 
 __all__ = [
+    "Step",
     "TrainState",
     "TrainingError",
     "batch_metrics",
@@ -563,5 +584,6 @@ __all__ = [
     "save_checkpoint",
     "train",
     "train_one_epoch",
+    "train_step",
     "weights_digest",
 ]
