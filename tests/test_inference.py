@@ -156,15 +156,15 @@ def test_model_forms_instance_checkpoint_and_default(model, tmp_path, monkeypatc
     np.testing.assert_allclose(predict(image, trimap, model=path), a, atol=1e-6)
     np.testing.assert_allclose(predict(image, trimap, model=str(path)), a, atol=1e-6)
 
-    backends._default_backend.cache_clear()  # the shipped default is loaded once per process
-    monkeypatch.setattr("deepmatting.models.deepmatting.default_weights", lambda: None)
+    backends._shipped_backend.cache_clear()  # the shipped default is loaded once per process
+    monkeypatch.setattr("deepmatting.models.deepmatting.default_weights", lambda quality="fast": None)
     with pytest.raises(CheckpointError, match="no default model ships"):
         predict(image, trimap)
-    shipped = lambda: contextlib.nullcontext(path)  # noqa: E731
+    shipped = lambda quality="fast": contextlib.nullcontext(path)  # noqa: E731
     monkeypatch.setattr("deepmatting.models.deepmatting.default_weights", shipped)
     np.testing.assert_allclose(predict(image, trimap), a, atol=1e-6)
     assert backends.load_backend() is backends.load_backend()  # cached: loaded and prepared once
-    backends._default_backend.cache_clear()
+    backends._shipped_backend.cache_clear()
 
 
 def test_training_mode_is_restored(model):
@@ -228,7 +228,7 @@ def test_input_validation():
         predict(np.full_like(image, np.nan), trimap, backend=stub)
     with pytest.raises(ValueError, match="mask"):
         predict(image, mask=np.full((30, 40), 2.0), backend=stub)
-    with pytest.raises(ValueError, match="model or a backend"):
+    with pytest.raises(ValueError, match="or a backend, not both"):
         predict(image, trimap, model="x.pt", backend=stub)
     with pytest.raises(ValueError, match="not both"):
         load_backend("a.pt", onnx="a.onnx")
@@ -256,3 +256,19 @@ def test_a_refining_model_is_given_the_closed_form_matte():
     expected = np.clip(closed_form_alpha(image, trimap), 1e-3, 1 - 1e-3)
     unknown = trimap == 128
     np.testing.assert_allclose(alpha[unknown], expected[unknown], atol=1e-5)
+
+
+def test_quality_chooses_among_the_shipped_models(tmp_path, monkeypatch):
+    path = tmp_path / "best.pt"
+    DeepMatting("effnet-cf", pretrained_encoder=False).save(path)
+    shipped = {"fast": None, "best": path}
+    monkeypatch.setattr("deepmatting.models.deepmatting.default_weights",
+                        lambda quality="fast": shipped[quality] and contextlib.nullcontext(shipped[quality]))
+    backends._shipped_backend.cache_clear()
+    best = load_backend(quality="best", device="cpu")
+    assert best.prior == "closed-form" and best.source == "the shipped best model"
+    with pytest.raises(CheckpointError, match="no default model ships"):
+        load_backend(quality="fast")
+    with pytest.raises(ValueError, match="a quality or a model, not both"):
+        load_backend(path, quality="best")
+    backends._shipped_backend.cache_clear()

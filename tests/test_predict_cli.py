@@ -97,10 +97,10 @@ def test_clear_errors(tmp_path, checkpoint, capsys, monkeypatch):
     _write_sample(images, trimaps, "a")
     assert _run("--checkpoint", checkpoint, "--image", images, "--out", out) == 2
     assert "--trimap" in capsys.readouterr().err
-    monkeypatch.setattr("deepmatting.models.deepmatting.default_weights", lambda: None)
-    from deepmatting.backends import _default_backend
+    monkeypatch.setattr("deepmatting.models.deepmatting.default_weights", lambda quality="fast": None)
+    from deepmatting.backends import _shipped_backend
 
-    _default_backend.cache_clear()
+    _shipped_backend.cache_clear()
     assert _run("--image", images, "--trimap", trimaps, "--out", out) == 2
     assert "no default model ships" in capsys.readouterr().err
     missing = tmp_path / "nope"

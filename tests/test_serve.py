@@ -334,12 +334,12 @@ def test_serve_help_names_the_library_defaults():
 
 
 def test_serve_command_without_a_model_says_so(capsys, monkeypatch):
-    from deepmatting.backends import _default_backend
+    from deepmatting.backends import _shipped_backend
     from deepmatting.cli import main
 
     # as in a build that ships no model
-    monkeypatch.setattr("deepmatting.models.deepmatting.default_weights", lambda: None)
-    _default_backend.cache_clear()
+    monkeypatch.setattr("deepmatting.models.deepmatting.default_weights", lambda quality="fast": None)
+    _shipped_backend.cache_clear()
     assert main(["serve", "--port", "0"]) == 2
     assert "no default model" in capsys.readouterr().err
 

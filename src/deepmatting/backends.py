@@ -210,7 +210,7 @@ class OnnxBackend:
 
 # ---- the one loader ----------------------------------------------------------------------------------
 def load_backend(model: DeepMatting | str | os.PathLike | None = None, *,
-                 onnx: str | os.PathLike | None = None,
+                 onnx: str | os.PathLike | None = None, quality: str | None = None,
                  device: str | torch.device = "auto", amp: bool | None = None) -> Backend:
     """The backend for a model, a checkpoint, an ONNX file, or the packaged default model.
 
@@ -225,6 +225,9 @@ def load_backend(model: DeepMatting | str | os.PathLike | None = None, *,
         the default model that ships with the package.
     onnx : path, optional
         An ONNX file from ``deepmatting export``, run with onnxruntime (``pip install deepmatting[onnx]``).
+    quality : "fast" or "best", optional
+        Which shipped model, when neither ``model`` nor ``onnx`` is given: ``"fast"`` (the default) or
+        ``"best"`` (refines closed-form matting: better mattes, several times slower).
     device, amp
         For PyTorch models, see :class:`TorchBackend`.
 
@@ -241,6 +244,8 @@ def load_backend(model: DeepMatting | str | os.PathLike | None = None, *,
     >>> backend = load_backend("runs/demo/best.pt", device="cpu")  # doctest: +SKIP
     >>> alphas = [predict(image, trimap, backend=backend) for image, trimap in pairs]  # doctest: +SKIP
     """
+    if quality is not None and (model is not None or onnx is not None):
+        raise ValueError("quality chooses among the shipped models: give a quality or a model, not both")
     if onnx is not None:
         if model is not None:
             raise ValueError("give a checkpoint (or model) or an ONNX file, not both")
@@ -248,15 +253,15 @@ def load_backend(model: DeepMatting | str | os.PathLike | None = None, *,
     if isinstance(model, DeepMatting):
         return TorchBackend(model, device=device, amp=amp)
     if model is None:
-        return _default_backend(str(resolve_device(device)), amp)
+        return _shipped_backend(quality or "fast", str(resolve_device(device)), amp)
     if isinstance(model, (str, os.PathLike)):
         return TorchBackend(DeepMatting.from_checkpoint(model), device=device, amp=amp)
     raise ValueError(f"model must be a DeepMatting, a checkpoint path or None, got {type(model).__name__}")
 
 
 @functools.lru_cache(maxsize=4)
-def _default_backend(device: str, amp: bool | None) -> TorchBackend:
-    return TorchBackend(DeepMatting.pretrained(), device=device, amp=amp)
+def _shipped_backend(quality: str, device: str, amp: bool | None) -> TorchBackend:
+    return TorchBackend(DeepMatting.pretrained(quality=quality), device=device, amp=amp)
 
 
 def describe_backend(backend: Backend) -> str:

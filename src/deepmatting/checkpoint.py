@@ -14,8 +14,10 @@ from typing import BinaryIO
 
 import torch
 
-#: Where the default weights live inside the package (shipped only by some builds).
-DEFAULT_WEIGHTS = "weights/default.pt"
+#: The shipped models by quality: "fast" (the default) and "best" (refines closed-form matting: slower),
+#: and where their weights live inside the package (shipped only by some builds).
+SHIPPED_WEIGHTS = {"fast": "weights/default.pt", "best": "weights/best.pt"}
+QUALITIES = tuple(SHIPPED_WEIGHTS)
 
 NO_DEFAULT_MODEL = (
     "no model given and no default model ships with this version of deepmatting: pass a checkpoint "
@@ -103,9 +105,11 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     return ckpt
 
 
-def default_weights() -> contextlib.AbstractContextManager[Path] | None:
-    """A context manager giving the path of the packaged default weights, or None when none ship."""
-    resource = importlib.resources.files("deepmatting").joinpath(DEFAULT_WEIGHTS)
+def default_weights(quality: str = "fast") -> contextlib.AbstractContextManager[Path] | None:
+    """A context manager giving the path of the packaged weights of ``quality``, or None when none ship."""
+    if quality not in SHIPPED_WEIGHTS:
+        raise ValueError(f"quality {quality!r}: choose {' or '.join(QUALITIES)}")
+    resource = importlib.resources.files("deepmatting").joinpath(SHIPPED_WEIGHTS[quality])
     if not resource.is_file():
         return None
     return importlib.resources.as_file(resource)

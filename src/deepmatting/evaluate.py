@@ -127,6 +127,7 @@ def evaluate(
     checkpoint: str | os.PathLike | None = None,
     *,
     onnx: str | os.PathLike | None = None,
+    quality: str | None = None,
     device: str = "auto",
     baseline: str | None = None,
     save_alphas: str | os.PathLike | None = None,
@@ -149,7 +150,7 @@ def evaluate(
     dataset = CustomDataset(data, trimap_width=trimap_width)
     trimaps = "given" if dataset.trimaps_dir is not None else "generated"
     baselines = baseline_predictors([baseline] if baseline else [])  # a missing extra fails here, first
-    backend = load_backend(checkpoint, onnx=onnx, device=device)
+    backend = load_backend(checkpoint, onnx=onnx, quality=quality, device=device)
     predictors = {"model": sample_predictor(backend), **baselines}
     results = score_methods(predictors, dataset, progress=progress, save_alphas=save_alphas)
     printer(

@@ -142,7 +142,8 @@ def predict(image: np.ndarray | Image.Image, trimap: np.ndarray | Image.Image | 
             mask: np.ndarray | Image.Image | None = None,
             model: DeepMatting | str | os.PathLike | None = None, *, device: str = "auto",
             tile_size: int = DEFAULT_TILE_SIZE, tile_overlap: int = DEFAULT_TILE_OVERLAP,
-            mask_band: float | None = None, backend: Backend | None = None) -> np.ndarray:
+            mask_band: float | None = None, backend: Backend | None = None,
+            quality: str | None = None) -> np.ndarray:
     """Predict the alpha matte of an image from a trimap or a coarse mask, at any resolution.
 
     Parameters
@@ -172,8 +173,11 @@ def predict(image: np.ndarray | Image.Image, trimap: np.ndarray | Image.Image | 
         Half-width of the unknown band made from a mask; default 2% of the subject's size, 5..254 px
         (:func:`deepmatting.data.trimap.coarse_mask_band`).
     backend : Backend, optional
-        A ready backend (e.g. :class:`TorchBackend` or ``deepmatting.export.OnnxBackend``); replaces
-        ``model`` and ``device``.
+        A ready backend (:func:`deepmatting.load_backend`: PyTorch or onnxruntime); replaces ``model`` and
+        ``device``.
+    quality : "fast" or "best", optional
+        Which shipped model when ``model`` is None: ``"fast"`` (the default) or ``"best"`` (refines
+        closed-form matting: better mattes, several times slower).
 
     Returns
     -------
@@ -193,8 +197,8 @@ def predict(image: np.ndarray | Image.Image, trimap: np.ndarray | Image.Image | 
     >>> alpha.shape, alpha.dtype, float(alpha[0, 0]), float(alpha[-1, -1])
     ((120, 90), dtype('float32'), 0.0, 1.0)
     """
-    if backend is not None and model is not None:
-        raise ValueError("pass a model or a backend, not both")
+    if backend is not None and (model is not None or quality is not None):
+        raise ValueError("pass a model (or a quality) or a backend, not both")
     if trimap is not None and mask is not None:
         raise ValueError("pass a trimap or a mask, not both")
     if tile_size < 1 or tile_overlap < 0:
@@ -210,7 +214,7 @@ def predict(image: np.ndarray | Image.Image, trimap: np.ndarray | Image.Image | 
                              "same size")
 
     if backend is None:
-        backend = load_backend(model, device=device)  # the shipped default is cached
+        backend = load_backend(model, quality=quality, device=device)  # shipped models are cached
     if backend.input == "mask":
         if soft is None:
             raise ValueError("this model reads a coarse mask beside the image (config.input='mask'): "

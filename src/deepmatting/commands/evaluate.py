@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
         args.data,
         args.checkpoint,
         onnx=args.onnx,
+        quality=args.quality,
         device=args.device,
         baseline=args.baseline,
         save_alphas=args.save_alphas,

@@ -10,10 +10,15 @@ HELP = "export a model to ONNX (any batch, height and width; needs `pip install 
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..checkpoint import QUALITIES
     from ..export import DEFAULT_OPSET, MIN_OPSET
 
-    p.add_argument("--checkpoint", default=None,
-                   help="a model checkpoint (.pt) to export (default: the model that ships with the package)")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--checkpoint", default=None,
+                        help="a model checkpoint (.pt) to export (default: the shipped model)")
+    source.add_argument("--quality", default=None, choices=QUALITIES,
+                        help="export a shipped model: fast (the default) or best (its network part: "
+                             "closed-form matting, its input, runs outside the graph)")
     p.add_argument("--out", required=True, help="the .onnx file to write")
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET,
                    help=f"ONNX opset version (at least {MIN_OPSET})")
@@ -23,7 +28,10 @@ def run(args: argparse.Namespace) -> int:
     from ..export import export_onnx
 
     def export() -> None:
-        path = export_onnx(args.checkpoint, args.out, opset=args.opset)
+        from ..models import DeepMatting
+
+        model = DeepMatting.pretrained(args.checkpoint, quality=args.quality or "fast")
+        path = export_onnx(model, args.out, opset=args.opset)
         print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
     return report_errors("export", export)

@@ -26,8 +26,18 @@ def add_arch(parser: argparse.ArgumentParser) -> None:
 
 
 def add_model_source(parser: argparse.ArgumentParser, what: str = "run") -> None:
-    """``--checkpoint`` and ``--onnx``: the model to ``what``; the shipped default when neither is given."""
+    """``--checkpoint``, ``--onnx`` or ``--quality``: the model to ``what`` (the shipped fast one by default).
+    """
+    from ..checkpoint import QUALITIES
+
     group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--quality",
+        default=None,
+        choices=QUALITIES,
+        help="which shipped model (when no --checkpoint/--onnx): fast (the default), or best (refines "
+        "closed-form matting: better mattes, several times slower)",
+    )
     group.add_argument(
         "--checkpoint",
         default=None,

@@ -109,7 +109,7 @@ def _run(args: argparse.Namespace) -> int:
     jobs, folder_mode = pair_inputs(Path(args.image), Path(guide_arg))
     out = Path(args.out)
     _make_output_folder(out)
-    backend = load_backend(args.checkpoint, onnx=args.onnx, device=args.device)
+    backend = load_backend(args.checkpoint, onnx=args.onnx, quality=args.quality, device=args.device)
     if backend.input == "mask" and args.mask is None:
         raise ValueError("this model reads a coarse mask beside each image (it was trained with "
                          "input='mask'): pass --mask FILE_OR_DIR")

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from ..serve import serve
 
     return report_errors("serve", lambda: serve(
-        args.checkpoint, args.host, args.port, onnx=args.onnx, device=args.device,
+        args.checkpoint, args.host, args.port, onnx=args.onnx, quality=args.quality, device=args.device,
         max_pixels=int(args.max_megapixels * 1e6), queue=args.queue, timeout=args.timeout,
         max_connections=args.max_connections, allowed_hosts=args.allow_host,
     ))

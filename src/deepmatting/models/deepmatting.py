@@ -148,28 +148,33 @@ class DeepMatting(nn.Module):
         return result
 
     @classmethod
-    def pretrained(cls, path: str | os.PathLike | None = None, map_location: str | torch.device = "cpu"
-                   ) -> DeepMatting:
-        """The trained model that ships with the package, or the one in the checkpoint ``path``.
+    def pretrained(cls, path: str | os.PathLike | None = None, map_location: str | torch.device = "cpu", *,
+                   quality: str = "fast") -> DeepMatting:
+        """A trained model that ships with the package, or the one in the checkpoint ``path``.
+
+        ``quality`` chooses among the shipped models: ``"fast"`` (the default) or ``"best"`` (refines
+        closed-form matting; prediction then solves closed-form matting first, several times slower).
 
         Examples
         --------
         >>> model = DeepMatting.pretrained()  # the default model  # doctest: +SKIP
+        >>> model = DeepMatting.pretrained(quality="best")  # doctest: +SKIP
         >>> model = DeepMatting.pretrained("runs/mine/best.pt")  # doctest: +SKIP
 
         Raises
         ------
         CheckpointError
-            When the checkpoint cannot be loaded, or no default model ships with this build.
+            When the checkpoint cannot be loaded, or no such model ships with this build.
         """
         if path is not None:
             return cls.from_checkpoint(path, map_location)
-        weights = default_weights()
+        weights = default_weights(quality)
         if weights is None:
-            raise CheckpointError(NO_DEFAULT_MODEL)
-        with weights as default:
-            model = cls.from_checkpoint(default, map_location)
-        model.weights_source = "the shipped default"
+            raise CheckpointError(NO_DEFAULT_MODEL if quality == "fast" else
+                                  f"no {quality}-quality model ships with this version of deepmatting")
+        with weights as shipped:
+            model = cls.from_checkpoint(shipped, map_location)
+        model.weights_source = f"the shipped {quality} model" if quality != "fast" else "the shipped default"
         return model
 
     @classmethod

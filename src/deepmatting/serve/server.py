@@ -396,7 +396,8 @@ def make_server(backend: Backend, host: str = "127.0.0.1", port: int = 7860, *, 
 
 
 def serve(checkpoint: str | os.PathLike | None = None, host: str = "127.0.0.1", port: int = 7860, *,
-          onnx: str | os.PathLike | None = None, device: str = "auto", **options) -> None:
+          onnx: str | os.PathLike | None = None, quality: str | None = None, device: str = "auto",
+          **options) -> None:
     """Load a model once and serve the web app until interrupted (Ctrl+C).
 
     Parameters
@@ -408,13 +409,15 @@ def serve(checkpoint: str | os.PathLike | None = None, host: str = "127.0.0.1", 
         Where to listen (``127.0.0.1``: this machine only).
     onnx : path, optional
         An exported ONNX model to run with onnxruntime instead of a checkpoint.
+    quality : "fast" or "best", optional
+        Which shipped model, when neither ``checkpoint`` nor ``onnx`` is given.
     device : str
         Where a PyTorch model runs: ``auto|cpu|cuda|mps``.
     **options
         ``max_pixels``, ``queue``, ``timeout``, ``max_connections``, ``allowed_hosts``: see
         :func:`make_server`.
     """
-    backend = load_backend(checkpoint, onnx=onnx, device=device)
+    backend = load_backend(checkpoint, onnx=onnx, quality=quality, device=device)
     server = make_server(backend, host, port, **options)
     shown = "127.0.0.1" if host in ("", "0.0.0.0") else host
     url = f"http://{shown}:{server.server_address[1]}/"
