@@ -16,6 +16,10 @@ from .options import add_device, add_model_source, report_errors
 
 HELP = "predict alpha mattes, RGBA cutouts and figures for an image or a folder of images"
 
+#: zlib level of the PNGs written: 1 saves a 12 MP RGBA cutout about 4x faster than the default 6 (measured
+#: 0.46 s against 2.0 s), for a file about a fifth larger.
+PNG_LEVEL = 1
+
 #: What ``--outputs`` may name, and the files each writes (NAME is the image's file stem).
 OUTPUTS = {
     "alpha": "NAME_alpha.png (8-bit, or 16-bit with --alpha-16bit)",
@@ -94,7 +98,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from ..backends import describe_backend, load_backend
     from ..data import DatasetError, pair_inputs, read_alpha, read_image, read_trimap, write_alpha
-    from ..foreground import composite_on, cutout, estimate_foreground
+    from ..foreground import composite_on, cutout
     from ..inference import mask_to_trimap, predict
 
     if args.tile_size < 32:
@@ -142,16 +146,18 @@ def _run(args: argparse.Namespace) -> int:
                 write_alpha(out / f"{stem}_alpha.png", alpha, 16 if args.alpha_16bit else 8)
             if "trimap" in outputs and trimap is not None:
                 Image.fromarray(trimap, mode="L").save(out / f"{stem}_trimap.png")
-            fg = estimate_foreground(image, alpha) if {"cutout", "figure"} & set(outputs) else None
+            # the foreground colours are estimated by each output where it needs them: near the edge, in
+            # tiles, for the cutout; at display size for the figure (no full-size copy is kept)
             if "cutout" in outputs and args.background is not None:
-                Image.fromarray(composite_on(image, alpha, args.background, fg)).save(
+                Image.fromarray(composite_on(image, alpha, args.background)).save(
                     out / f"{stem}_cutout.jpg", quality=95)
             elif "cutout" in outputs:
-                Image.fromarray(cutout(image, alpha, fg), mode="RGBA").save(out / f"{stem}_cutout.png")
+                Image.fromarray(cutout(image, alpha), mode="RGBA").save(
+                    out / f"{stem}_cutout.png", compress_level=PNG_LEVEL)
             if "figure" in outputs:
                 from ..visualize import side_by_side
 
-                side_by_side(image, alpha, out / f"{stem}_figure.png", trimap=trimap, fg=fg)
+                side_by_side(image, alpha, out / f"{stem}_figure.png", trimap=trimap)
         except (DatasetError, ValueError, OSError) as e:
             tqdm.write(f"{name}: {_reason(e, image_path)}", file=sys.stderr)
             failed += 1

@@ -246,12 +246,17 @@ def read_trimap(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PI
     return snap_trimap(_read_plane(path, "trimap", max_pixels), path)
 
 
-def write_alpha(path: str | os.PathLike, alpha: np.ndarray, bits: int = 8) -> None:
-    """Write an ``HxW`` float alpha in [0,1] as an 8- or 16-bit grayscale PNG (values clipped to [0, 1])."""
+def write_alpha(path: str | os.PathLike, alpha: np.ndarray, bits: int = 8, compress_level: int = 1) -> None:
+    """Write an ``HxW`` float alpha in [0,1] as an 8- or 16-bit grayscale PNG (values clipped to [0, 1]).
+
+    ``compress_level`` is zlib's (0-9): 1 (the default) is several times faster than Pillow's 6 on large
+    mattes, for a slightly larger file.
+    """
     if bits not in (8, 16):
         raise ValueError(f"write_alpha: bits must be 8 or 16, got {bits}")
     a = np.clip(alpha, 0, 1)
     if bits == 16:
-        Image.fromarray(np.round(a * 65535).astype(np.uint16)).save(path)
+        im = Image.fromarray(np.round(a * 65535).astype(np.uint16))
     else:
-        Image.fromarray(np.round(a * 255).astype(np.uint8), mode="L").save(path)
+        im = Image.fromarray(np.round(a * 255).astype(np.uint8), mode="L")
+    im.save(path, compress_level=compress_level)
