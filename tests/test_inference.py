@@ -272,3 +272,11 @@ def test_quality_chooses_among_the_shipped_models(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="a quality or a model, not both"):
         load_backend(path, quality="best")
     backends._shipped_backend.cache_clear()
+
+
+def test_an_all_unknown_trimap_gives_a_refining_model_a_neutral_prior():
+    from deepmatting.data import classical_matte
+
+    image, trimap = _inputs(24, 32)
+    trimap[:] = 128
+    assert (classical_matte("closed-form", image, trimap) == 0.5).all()

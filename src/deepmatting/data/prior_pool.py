@@ -20,6 +20,7 @@ import torch
 from tqdm import tqdm
 
 from ..checkpoint import atomic_write
+from ..tensors import TRIMAP_UNKNOWN
 
 #: Arrays kept per sample (``prior`` is the classical matte); colour arrays are stored as 8-bit.
 _COLOR_KEYS = ("image", "fg", "bg")
@@ -36,12 +37,15 @@ def classical_matte(name: str, image: np.ndarray, trimap: np.ndarray) -> np.ndar
 
     Returns
     -------
-    np.ndarray, HxW float32 in [0, 1]
+    np.ndarray, HxW float32 in [0, 1]; 0.5 everywhere when the trimap has no known pixel (closed-form
+    matting is undetermined then: the refining model decides alone).
     """
     if name != "closed-form":
         raise ValueError(f"unknown prior matte {name!r}: deepmatting computes 'closed-form'")
     from ..closed_form import closed_form_alpha
 
+    if (trimap == TRIMAP_UNKNOWN).all():
+        return np.full(trimap.shape, 0.5, np.float32)
     return np.asarray(closed_form_alpha(image, trimap), dtype=np.float32)
 
 
