@@ -3,6 +3,7 @@
 import os
 import pickle
 
+import numpy as np
 import pytest
 import torch
 
@@ -199,7 +200,13 @@ def test_a_refining_model_starts_as_its_prior_and_needs_it():
     with torch.no_grad():
         alpha = model(image, trimap, prior)
     assert torch.allclose(alpha, prior.clamp(1e-3, 1 - 1e-3), atol=1e-6)  # the correction starts at zero
-    with pytest.raises(ValueError, match="pass prior="):
-        model(image, trimap)
+    from deepmatting.closed_form import closed_form_alpha
+
+    with torch.no_grad():  # without a prior, the model solves closed-form matting itself
+        alone = model(image, trimap)
+    trimap8 = (trimap[0, 0].numpy() * 255).round().astype(np.uint8)
+    trimap8[trimap8 == 127] = 128
+    expected = closed_form_alpha(image[0].permute(1, 2, 0).numpy(), trimap8)
+    assert torch.allclose(alone[0, 0], torch.from_numpy(expected).clamp(1e-3, 1 - 1e-3), atol=1e-5)
     with pytest.raises(ValueError, match="takes no prior"):
         DeepMatting()(image, trimap, prior)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, replace
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -12,6 +13,8 @@ from torch import nn
 from .. import __version__
 from ..checkpoint import NO_DEFAULT_MODEL, CheckpointError, atomic_save, default_weights, load_checkpoint
 from ..config import ConfigError, ModelConfig, from_dict
+from ..data.prior_pool import classical_matte
+from ..tensors import float_to_trimap
 from .known_colors import known_colors
 from .registry import DEFAULT_ARCH, get_architecture, input_channels
 
@@ -99,9 +102,10 @@ class DeepMatting(nn.Module):
         image : Tensor, Bx3xHxW float in [0,1]
         trimap : Tensor, Bx1xHxW float: 0 background, 0.5 unknown, 1 foreground
             (or a coarse mask in [0,1] for ``input="mask"`` models). Required.
-        prior : Tensor, Bx1xHxW float in [0,1]
-            The classical matte (``self.prior``, e.g. closed-form) for models that refine one; required by
-            them, refused by the others.
+        prior : Tensor, Bx1xHxW float in [0,1], optional
+            The classical matte (``self.prior``, e.g. closed-form) for models that refine one: computed here
+            from the image and the trimap when not given (one solve per image, on the CPU); refused by
+            the other models.
 
         Returns
         -------
@@ -113,9 +117,10 @@ class DeepMatting(nn.Module):
             raise ValueError(f"image must be Bx3xHxW, got {tuple(image.shape)}")
         if trimap.shape != (image.shape[0], 1, *image.shape[2:]):
             raise ValueError(f"trimap must be Bx1xHxW matching the image, got {tuple(trimap.shape)}")
-        if (prior is None) != (self.prior is None):
-            raise ValueError(f"{self.config.arch} refines a {self.prior} matte: pass prior= (Bx1xHxW)"
-                             if self.prior else f"{self.config.arch} takes no prior matte")
+        if prior is not None and self.prior is None:
+            raise ValueError(f"{self.config.arch} takes no prior matte")
+        if self.prior is not None and prior is None:
+            prior = self.classical_prior(image, trimap)
         if prior is not None and prior.shape != trimap.shape:
             raise ValueError(f"prior must be Bx1xHxW matching the image, got {tuple(prior.shape)}")
         if self.training and torch.is_grad_enabled() and self.weights_source is None:
@@ -132,6 +137,16 @@ class DeepMatting(nn.Module):
         if prior is not None:  # a correction of the prior matte, in logits
             logits = logits + torch.logit(prior.clamp(PRIOR_EPS, 1 - PRIOR_EPS))
         return torch.sigmoid(logits[..., :h, :w])  # (B, 1, H, W)
+
+    def classical_prior(self, image: torch.Tensor, trimap: torch.Tensor) -> torch.Tensor:
+        """The classical matte this model refines (``self.prior``), computed per image on the CPU.
+
+        ``Bx3xHxW`` image in [0,1] and ``Bx1xHxW`` trimap {0, 0.5, 1} -> ``Bx1xHxW`` float in [0,1].
+        """
+        images = image.detach().float().permute(0, 2, 3, 1).cpu().numpy()  # (B, H, W, 3)
+        trimaps = float_to_trimap(trimap[:, 0])  # (B, H, W) uint8
+        mattes = [classical_matte(self.prior, im, tri) for im, tri in zip(images, trimaps, strict=True)]
+        return torch.from_numpy(np.stack(mattes)[:, None]).to(image.device)  # (B, 1, H, W)
 
     # ---- checkpoints -------------------------------------------------------------------------------
     def checkpoint_dict(self, **extra) -> dict:
