@@ -280,3 +280,14 @@ def test_an_all_unknown_trimap_gives_a_refining_model_a_neutral_prior():
     image, trimap = _inputs(24, 32)
     trimap[:] = 128
     assert (classical_matte("closed-form", image, trimap) == 0.5).all()
+
+
+def test_thin_bands_get_smaller_tiles_that_run_fewer_pixels():
+    from deepmatting.inference import tile_side
+
+    h, w = 1500, 2000
+    yy, xx = np.ogrid[:h, :w]
+    ring = np.abs(np.hypot(yy - 750, xx - 1000) - 500) < 20  # a thin unknown band around a subject
+    assert tile_side(h, w, 1024, 64, 32, ring) == 512
+    assert tile_side(h, w, 1024, 64, 32, np.ones((h, w), bool)) == 1024  # all unknown: the largest
+    assert tile_side(800, 600, 1024, 64, 32, ring[:800, :600]) == 1024  # small images run whole
