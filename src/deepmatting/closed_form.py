@@ -48,8 +48,8 @@ from .tensors import TRIMAP_BG, TRIMAP_FG, TRIMAP_UNKNOWN
 
 #: The preconditioners :func:`solve_closed_form` knows.
 PRECONDITIONERS = ("lu", "jacobi")
-#: Nested dissection stops halving boxes of at most this many pixels (8 to 64 give about the same fill).
-_LEAF_AREA = 16
+#: Nested dissection leaves boxes of at most this many unknown pixels uncut (8 to 64: about the same fill).
+_LEAF_PIXELS = 16
 #: CG iterations allowed with the single-precision LU before falling back to double precision.
 _LU32_ITERATIONS = 20
 
@@ -261,43 +261,76 @@ def _windows(image: np.ndarray, unknown: np.ndarray, eps: float, radius: int) ->
     return _Windows(cy * w + cx, index, centred, weighted)
 
 
-def _nested_dissection(ys: np.ndarray, xs: np.ndarray, shape: tuple[int, int], separator: int) -> np.ndarray:
-    """A fill-reducing order of the pixels ``(ys, xs)``: the permutation that sorts them.
+def _nested_dissection(ys: np.ndarray, xs: np.ndarray, separator: int) -> np.ndarray:
+    """A fill-reducing order of the pixels ``(ys, xs)`` (given in raster order): the permutation to apply.
 
-    The image box is halved across its longer side, recursively, keeping a band ``separator`` pixels wide
-    between the halves; a pixel in a band is numbered after both halves of its box (post-order), pixels of
-    a box of at most ``_LEAF_AREA`` pixels in raster order. Vectorised: one pass per level.
+    Each box of pixels (at first all of them) is cut across its longer side by a band ``separator`` pixels
+    wide, placed in the middle half of the box where ``(pixels in the band + 1) / (pixels on the smaller
+    side)`` is least: a small separator between balanced halves. Each half becomes a box (the bounding box
+    of its pixels) to cut in turn; the band's pixels are numbered after both halves (post-order), the
+    pixels of a box of at most ``_LEAF_PIXELS`` pixels in raster order. Vectorised: ``order`` keeps each
+    box's pixels together in one segment, and every pass cuts all the boxes of a level at once.
     """
     n = ys.size
-    box = np.zeros((4, n), np.int64)  # y0, y1, x0, x1 of each pixel's current box (half-open)
-    box[1], box[3] = shape
-    path = np.zeros(n, np.int64)  # left (0) / right (1) choices so far, as bits
-    depth = np.zeros(n, np.int64)
-    active = np.arange(n)
-    level = 0
-    while active.size:
-        b = box[:, active]
-        height, width = b[1] - b[0], b[3] - b[2]
-        split = height * width > _LEAF_AREA
-        active, b, height, width = active[split], b[:, split], height[split], width[split]
-        if not active.size:
+    order = np.arange(n)  # pixel numbers, one segment per box: after the last pass, the permutation
+    start, end = np.array([0]), np.array([n])  # the segments of the boxes still to cut
+    while start.size:
+        big = end - start > _LEAF_PIXELS
+        start, end = start[big], end[big]
+        if not start.size:
             break
-        level += 1
+        count = end - start  # (boxes,)
+        first = np.cumsum(count) - count  # each box's first entry in the arrays below
+        box = np.repeat(np.arange(start.size), count)  # (m,) box of each pixel being cut
+        position = np.repeat(start - first, count) + np.arange(count.sum())  # (m,) its place in order
+        pixel = order[position]
+        y, x = ys[pixel], xs[pixel]
+        y0, x0 = np.minimum.reduceat(y, first), np.minimum.reduceat(x, first)
+        height = np.maximum.reduceat(y, first) + 1 - y0
+        width = np.maximum.reduceat(x, first) + 1 - x0
         across_y = height >= width
-        lo, hi = np.where(across_y, b[0], b[2]), np.where(across_y, b[1], b[3])
-        coord = np.where(across_y, ys[active], xs[active])
-        cut = (lo + hi - separator) // 2
-        left, right = coord < cut, coord >= cut + separator
-        moved = left | right  # the others stay in the separator at this depth
-        active, left, across_y, cut = active[moved], left[moved], across_y[moved], cut[moved]
-        path[active] = 2 * path[active] + ~left
-        depth[active] = level
-        for upper, axis in ((True, 0), (False, 2)):  # rows (y) or columns (x)
-            pick = across_y == upper
-            box[axis + 1, active[pick & left]] = cut[pick & left]
-            box[axis, active[pick & ~left]] = cut[pick & ~left] + separator
-    end = (path + 1) << (depth.max() - depth)  # where each box's range of leaves ends
-    return np.lexsort((-depth, end))  # a box's separator after everything inside it; stable: raster order
+        length = np.where(across_y, height, width)  # (boxes,) the side being cut
+        coord = np.where(across_y[box], y - y0[box], x - x0[box])  # (m,) in [0, length)
+
+        # per box, a histogram of coord with `separator` empty bins after it: bin t is a cut at t
+        bins = length + separator
+        offset = np.cumsum(bins) - bins
+        histogram = np.bincount(offset[box] + coord, minlength=bins.sum())
+        bin_box = np.repeat(np.arange(start.size), bins)
+        t = np.arange(bins.sum()) - offset[bin_box]
+        below = np.cumsum(histogram) - histogram  # pixels before bin t ...
+        below -= np.repeat(below[offset], bins)  # ... in its box: the left half of a cut at t
+        band = np.concatenate([below[separator:], np.zeros(separator, np.int64)]) - below
+        above = count[bin_box] - below - band
+        cost = (band + 1.0) / np.maximum(np.minimum(below, above), 1)
+        margin = length[bin_box] // 4
+        cost[(t < margin) | (t + separator > length[bin_box] - margin)] = np.inf
+        cost += 1e-9 * np.abs(2 * t + separator - length[bin_box])  # ties: the cut nearest the middle
+        best = np.minimum.reduceat(cost, offset)
+        hits = np.flatnonzero(cost == best[bin_box])
+        hits = hits[np.r_[True, bin_box[hits[1:]] != bin_box[hits[:-1]]]]  # the first hit of each box
+        cut = np.zeros(start.size, np.int64)
+        cut[bin_box[hits]] = t[hits]
+        cuttable = np.isfinite(best)  # too short to cut: the box stays one leaf
+        cut[~cuttable] = length[~cuttable]
+
+        # reorder each segment stably: left half, right half, band
+        side = np.where(coord < cut[box], 0, np.where(coord >= cut[box] + separator, 1, 2))  # (m,)
+        place = np.empty_like(position)
+        begin = start.copy()
+        sizes = []
+        for part in range(3):
+            mask = side == part
+            rank = np.cumsum(mask) - mask
+            rank -= np.repeat(rank[first], count)
+            place[mask] = begin[box[mask]] + rank[mask]
+            sizes.append(np.add.reduceat(mask.astype(np.int64), first))
+            begin = begin + sizes[-1]
+        order[place] = pixel
+        middle = start + sizes[0]
+        start = np.concatenate([start[cuttable], middle[cuttable]])
+        end = np.concatenate([middle[cuttable], middle[cuttable] + sizes[1][cuttable]])
+    return order
 
 
 def _build_system(problem: _Problem) -> tuple[ClosedFormSystem, _Windows]:
@@ -308,7 +341,7 @@ def _build_system(problem: _Problem) -> tuple[ClosedFormSystem, _Windows]:
     offsets = _window_offsets(radius)
     area = len(offsets)
     raster = np.flatnonzero(unknown)
-    pixels = raster[_nested_dissection(raster // w, raster % w, (h, w), reach)]  # (n,)
+    pixels = raster[_nested_dissection(raster // w, raster % w, reach)]  # (n,)
     n = pixels.size
     ys, xs = pixels // w, pixels % w
     windows = _windows(problem.image, unknown, problem.eps, radius)
