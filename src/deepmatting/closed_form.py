@@ -21,14 +21,15 @@ The model
 The solver
     Only the unknown pixels are unknowns and only the windows that touch one are built, vectorised over
     the windows (one pass per pair of window positions). The unknowns are numbered in a nested-dissection
-    order of the pixel grid (boxes halved across their longer side, separators ``2r`` pixels wide, which
-    the ``(4r+1) x (4r+1)`` stencil cannot cross), which keeps the fill of a sparse factorisation near
-    ``n log n``. The system is solved by preconditioned conjugate gradients (CG) from ``initial`` (zero
-    when not given). The default preconditioner, ``"lu"``, is the complete LU factorisation of the
-    matrix in single precision (SuperLU, in that order, no pivoting): CG then needs 1 to 3 iterations to
-    reach ``tol``, and falls back to a double-precision factorisation if single precision is not enough.
-    ``"jacobi"`` (the diagonal) costs nothing to set up but needs hundreds to thousands of iterations: it
-    is for warm starts that are already close, or for experiments.
+    order of the pixel grid (each box of unknown pixels is cut across its longer side by a band ``2r``
+    pixels wide, which the ``(4r+1) x (4r+1)`` stencil cannot cross, where the band holds few pixels and
+    the halves balance), which keeps the fill of a sparse factorisation near ``n log n``. The system is
+    solved by preconditioned conjugate gradients (CG) from ``initial`` (zero when not given). The default
+    preconditioner, ``"lu"``, is the complete LU factorisation of the matrix in single precision
+    (SuperLU, in that order, no pivoting): CG then needs 1 to 3 iterations to reach ``tol``, and falls
+    back to a double-precision factorisation if single precision is not enough. ``"jacobi"`` (the
+    diagonal) costs nothing to set up but needs hundreds to thousands of iterations: it is for warm starts
+    that are already close, or for experiments.
 
 ``benchmarks/bench_closed_form.py`` times it against ``pymatting.estimate_alpha_cf`` on real photos.
 """
@@ -107,9 +108,9 @@ class _Windows:
     """The windows that touch an unknown pixel: ``nw`` of them, numbered 0..nw-1 (``nw`` marks "none")."""
 
     centres: np.ndarray  # (nw,) flat index of each window's centre pixel
-    index: np.ndarray  # (H + 2r, W + 2r) int64: window number of each centre, padded by r; nw elsewhere
     centred: np.ndarray  # (|w|, 3, nw) float64: colour minus window mean, per window position
     weighted: np.ndarray  # (|w|, 3, nw) float64: (Sigma + eps/|w| I)^-1 @ centred
+    of_unknown: np.ndarray  # (|w|, n) int64: the window in which unknown pixel i sits at position a, or nw
 
 
 # ---------------------------------------------------------------------------------------------- validation
@@ -232,8 +233,10 @@ def _window_offsets(radius: int) -> list[tuple[int, int]]:
     return [(dy, dx) for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1)]
 
 
-def _windows(image: np.ndarray, unknown: np.ndarray, eps: float, radius: int) -> _Windows:
-    """Colour statistics of every window inside the image that holds an unknown pixel."""
+def _windows(image: np.ndarray, unknown: np.ndarray, pixels: np.ndarray, eps: float, radius: int
+             ) -> _Windows:
+    """Colour statistics of every window inside the image that holds an unknown pixel, and the windows
+    around each unknown pixel (flat indices ``pixels``)."""
     h, w = unknown.shape
     size = 2 * radius + 1
     area = size * size
@@ -258,7 +261,9 @@ def _windows(image: np.ndarray, unknown: np.ndarray, eps: float, radius: int) ->
     det = s00 * c00 + s01 * c01 + s02 * c02
     inverse = np.array([[c00, c01, c02], [c01, c11, c12], [c02, c12, c22]]) / det  # (3, 3, nw)
     weighted = np.einsum("pqk,aqk->apk", inverse, centred)  # (|w|, 3, nw)
-    return _Windows(cy * w + cx, index, centred, weighted)
+    ys, xs = pixels // w, pixels % w
+    of_unknown = np.stack([index[ys - dy + radius, xs - dx + radius] for dy, dx in _window_offsets(radius)])
+    return _Windows(cy * w + cx, centred, weighted, of_unknown)
 
 
 def _nested_dissection(ys: np.ndarray, xs: np.ndarray, separator: int) -> np.ndarray:
@@ -344,11 +349,8 @@ def _build_system(problem: _Problem) -> tuple[ClosedFormSystem, _Windows]:
     pixels = raster[_nested_dissection(raster // w, raster % w, reach)]  # (n,)
     n = pixels.size
     ys, xs = pixels // w, pixels % w
-    windows = _windows(problem.image, unknown, problem.eps, radius)
+    windows = _windows(problem.image, unknown, pixels, problem.eps, radius)
     nw = windows.centres.size
-
-    # window of each unknown pixel when it sits at window position a: (|w|, n), nw where none
-    window_of = np.stack([windows.index[ys - dy + radius, xs - dx + radius] for dy, dx in offsets])
     stencil = [(dy, dx) for dy in range(-reach, reach + 1) for dx in range(-reach, reach + 1)]
     slot = {d: s for s, d in enumerate(stencil)}
     rows = np.zeros((len(stencil), n))  # rows[s, i] = L[pixel i, pixel i + stencil[s]]
@@ -363,9 +365,9 @@ def _build_system(problem: _Problem) -> tuple[ClosedFormSystem, _Windows]:
             value[:nw] *= -1.0 / area
             if a == b:
                 value[:nw] += 1.0
-            rows[slot[(by - ay, bx - ax)]] += value[window_of[a]]
+            rows[slot[(by - ay, bx - ax)]] += value[windows.of_unknown[a]]
             if a != b:
-                rows[slot[(ay - by, ax - bx)]] += value[window_of[b]]
+                rows[slot[(ay - by, ax - bx)]] += value[windows.of_unknown[b]]
 
     column = np.full((h + 2 * reach, w + 2 * reach), -1, np.int64)  # row of each unknown pixel, padded
     column[ys + reach, xs + reach] = np.arange(n)
@@ -467,10 +469,8 @@ def _fit_error(alpha: np.ndarray, system: ClosedFormSystem, windows: _Windows, r
     energy[:-1] = (values * values).mean(axis=0) - mean * mean - (covariance * weighted).sum(axis=0)
     energy[-1] = 0.0  # "no window"
     np.maximum(energy, 0.0, out=energy)
-    ys, xs = system.pixels // w, system.pixels % w
-    window_of = np.stack([windows.index[ys - dy + radius, xs - dx + radius] for dy, dx in offsets])
-    total = energy[window_of].sum(axis=0)
-    count = (window_of < windows.centres.size).sum(axis=0)
+    total = energy[windows.of_unknown].sum(axis=0)
+    count = (windows.of_unknown < windows.centres.size).sum(axis=0)
     out = np.zeros(h * w, np.float32)
     out[system.pixels] = np.sqrt(total / count)
     return out.reshape(h, w)
