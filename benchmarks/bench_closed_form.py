@@ -65,6 +65,7 @@ QUICK_LIMIT = 3
 BLUR_SIGMA = 4.0
 STUDY_PHOTOS = ["GT19:trimaps", "GT01:trimaps_alt", "GT13:trimaps_alt"]
 JACOBI_MAX_ITER = 3000
+STUDY_COLUMNS = ["option", "setup_s", "solve_s", "iterations", "residual", "nnz"]
 
 
 def import_seconds(module: str, env: dict | None = None) -> float:
@@ -294,11 +295,10 @@ def main() -> None:
             name, _, trimap_set = spec.partition(":")
             photo = load_photo(data, name, trimap_set or "trimaps")
             study[spec] = study_photo(photo)
-            print(f"study {spec}:\n" + format_table(study[spec]), flush=True)
+            print(f"study {spec}:\n" + format_table(study[spec], STUDY_COLUMNS), flush=True)
         table += "\n\n" + "\n\n".join(
             f"Solver options, {spec} ({TRIMAP_SETS[spec.partition(':')[2] or 'trimaps']}):\n\n"
-            + format_table(rows_, ["option", "setup_s", "solve_s", "iterations", "residual", "nnz"])
-            for spec, rows_ in study.items())
+            + format_table(rows_, STUDY_COLUMNS) for spec, rows_ in study.items())
     machine = machine_info(THREADS)
     if with_pymatting:
         import pymatting

@@ -31,7 +31,11 @@ The solver
     diagonal) costs nothing to set up but needs hundreds to thousands of iterations: it is for warm starts
     that are already close, or for experiments.
 
-``benchmarks/bench_closed_form.py`` times it against ``pymatting.estimate_alpha_cf`` on real photos.
+``benchmarks/bench_closed_form.py`` times it against ``pymatting.estimate_alpha_cf`` on the 14
+alphamatting.com photos (<= 800 px, both trimap sets, 2 busy cores): 0.39 to 0.47 of pymatting's time per
+photo on average (0.72 at worst, 0.2 on the largest unknown regions), the same SAD/MSE/Grad/Conn to three
+or four digits, and no compilation (pymatting's first import compiles with numba for 30 s to 2 min).
+Memory grows a little faster than the unknown pixels: about 1.7 GB for 0.45 M unknowns, 2.9 GB for 0.8 M.
 """
 
 from __future__ import annotations
