@@ -124,6 +124,17 @@ def test_warm_start_reduces_iterations():
     assert 1 <= lu_cold.iterations <= 3 and lu_warm.iterations <= lu_cold.iterations
 
 
+def test_double_precision_fallback(monkeypatch):
+    """When CG with the single-precision LU does not converge, the double-precision LU takes over."""
+    import deepmatting.closed_form as closed_form
+
+    image, trimap = _composite()
+    monkeypatch.setattr(closed_form, "_LU32_ITERATIONS", 0)
+    result = solve_closed_form(image, trimap)
+    assert result.converged and result.iterations == 1
+    np.testing.assert_allclose(result.alpha, _direct_alpha(image, trimap), atol=1e-5)
+
+
 def test_fit_error_matches_window_by_window_least_squares():
     image, trimap = _composite(12, 14)
     eps, h, w = 1e-3, 12, 14

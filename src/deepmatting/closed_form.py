@@ -21,16 +21,21 @@ The model
 The solver
     Only the unknown pixels are unknowns and only the windows that touch one are built, vectorised over
     the windows (one pass per pair of window positions). The unknowns are numbered in a nested-dissection
-    order of the pixel grid (boxes halved across their longer side, separators ``2r`` pixels wide, which
-    the ``(4r+1) x (4r+1)`` stencil cannot cross), which keeps the fill of a sparse factorisation near
-    ``n log n``. The system is solved by preconditioned conjugate gradients (CG) from ``initial`` (zero
-    when not given). The default preconditioner, ``"lu"``, is the complete LU factorisation of the
-    matrix in single precision (SuperLU, in that order, no pivoting): CG then needs 1 to 3 iterations to
-    reach ``tol``, and falls back to a double-precision factorisation if single precision is not enough.
-    ``"jacobi"`` (the diagonal) costs nothing to set up but needs hundreds to thousands of iterations: it
-    is for warm starts that are already close, or for experiments.
+    order of the pixel grid (each box of unknown pixels is cut across its longer side by a band ``2r``
+    pixels wide, which the ``(4r+1) x (4r+1)`` stencil cannot cross, where the band holds few pixels and
+    the halves balance), which keeps the fill of a sparse factorisation near ``n log n``. The system is
+    solved by preconditioned conjugate gradients (CG) from ``initial`` (zero when not given). The default
+    preconditioner, ``"lu"``, is the complete LU factorisation of the matrix in single precision
+    (SuperLU, in that order, no pivoting): CG then needs 1 to 3 iterations to reach ``tol``, and falls
+    back to a double-precision factorisation if single precision is not enough. ``"jacobi"`` (the
+    diagonal) costs nothing to set up but needs hundreds to thousands of iterations: it is for warm starts
+    that are already close, or for experiments.
 
-``benchmarks/bench_closed_form.py`` times it against ``pymatting.estimate_alpha_cf`` on real photos.
+``benchmarks/bench_closed_form.py`` times it against ``pymatting.estimate_alpha_cf`` on the 14
+alphamatting.com photos (<= 800 px, both trimap sets, 2 busy cores): 0.39 to 0.47 of pymatting's time per
+photo on average (0.72 at worst, 0.2 on the largest unknown regions), the same SAD/MSE/Grad/Conn to three
+or four digits, and no compilation (pymatting's first import compiles with numba for 30 s to 2 min).
+Memory grows a little faster than the unknown pixels: about 1.7 GB for 0.45 M unknowns, 2.9 GB for 0.8 M.
 """
 
 from __future__ import annotations
@@ -48,8 +53,8 @@ from .tensors import TRIMAP_BG, TRIMAP_FG, TRIMAP_UNKNOWN
 
 #: The preconditioners :func:`solve_closed_form` knows.
 PRECONDITIONERS = ("lu", "jacobi")
-#: Nested dissection stops halving boxes of at most this many pixels (8 to 64 give about the same fill).
-_LEAF_AREA = 16
+#: Nested dissection leaves boxes of at most this many unknown pixels uncut (8 to 64: about the same fill).
+_LEAF_PIXELS = 16
 #: CG iterations allowed with the single-precision LU before falling back to double precision.
 _LU32_ITERATIONS = 20
 
@@ -107,9 +112,9 @@ class _Windows:
     """The windows that touch an unknown pixel: ``nw`` of them, numbered 0..nw-1 (``nw`` marks "none")."""
 
     centres: np.ndarray  # (nw,) flat index of each window's centre pixel
-    index: np.ndarray  # (H + 2r, W + 2r) int64: window number of each centre, padded by r; nw elsewhere
     centred: np.ndarray  # (|w|, 3, nw) float64: colour minus window mean, per window position
     weighted: np.ndarray  # (|w|, 3, nw) float64: (Sigma + eps/|w| I)^-1 @ centred
+    of_unknown: np.ndarray  # (|w|, n) int64: the window in which unknown pixel i sits at position a, or nw
 
 
 # ---------------------------------------------------------------------------------------------- validation
@@ -232,8 +237,10 @@ def _window_offsets(radius: int) -> list[tuple[int, int]]:
     return [(dy, dx) for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1)]
 
 
-def _windows(image: np.ndarray, unknown: np.ndarray, eps: float, radius: int) -> _Windows:
-    """Colour statistics of every window inside the image that holds an unknown pixel."""
+def _windows(image: np.ndarray, unknown: np.ndarray, pixels: np.ndarray, eps: float, radius: int
+             ) -> _Windows:
+    """Colour statistics of every window inside the image that holds an unknown pixel, and the windows
+    around each unknown pixel (flat indices ``pixels``)."""
     h, w = unknown.shape
     size = 2 * radius + 1
     area = size * size
@@ -258,46 +265,81 @@ def _windows(image: np.ndarray, unknown: np.ndarray, eps: float, radius: int) ->
     det = s00 * c00 + s01 * c01 + s02 * c02
     inverse = np.array([[c00, c01, c02], [c01, c11, c12], [c02, c12, c22]]) / det  # (3, 3, nw)
     weighted = np.einsum("pqk,aqk->apk", inverse, centred)  # (|w|, 3, nw)
-    return _Windows(cy * w + cx, index, centred, weighted)
+    ys, xs = pixels // w, pixels % w
+    of_unknown = np.stack([index[ys - dy + radius, xs - dx + radius] for dy, dx in _window_offsets(radius)])
+    return _Windows(cy * w + cx, centred, weighted, of_unknown)
 
 
-def _nested_dissection(ys: np.ndarray, xs: np.ndarray, shape: tuple[int, int], separator: int) -> np.ndarray:
-    """A fill-reducing order of the pixels ``(ys, xs)``: the permutation that sorts them.
+def _nested_dissection(ys: np.ndarray, xs: np.ndarray, separator: int) -> np.ndarray:
+    """A fill-reducing order of the pixels ``(ys, xs)`` (given in raster order): the permutation to apply.
 
-    The image box is halved across its longer side, recursively, keeping a band ``separator`` pixels wide
-    between the halves; a pixel in a band is numbered after both halves of its box (post-order), pixels of
-    a box of at most ``_LEAF_AREA`` pixels in raster order. Vectorised: one pass per level.
+    Each box of pixels (at first all of them) is cut across its longer side by a band ``separator`` pixels
+    wide, placed in the middle half of the box where ``(pixels in the band + 1) / (pixels on the smaller
+    side)`` is least: a small separator between balanced halves. Each half becomes a box (the bounding box
+    of its pixels) to cut in turn; the band's pixels are numbered after both halves (post-order), the
+    pixels of a box of at most ``_LEAF_PIXELS`` pixels in raster order. Vectorised: ``order`` keeps each
+    box's pixels together in one segment, and every pass cuts all the boxes of a level at once.
     """
     n = ys.size
-    box = np.zeros((4, n), np.int64)  # y0, y1, x0, x1 of each pixel's current box (half-open)
-    box[1], box[3] = shape
-    path = np.zeros(n, np.int64)  # left (0) / right (1) choices so far, as bits
-    depth = np.zeros(n, np.int64)
-    active = np.arange(n)
-    level = 0
-    while active.size:
-        b = box[:, active]
-        height, width = b[1] - b[0], b[3] - b[2]
-        split = height * width > _LEAF_AREA
-        active, b, height, width = active[split], b[:, split], height[split], width[split]
-        if not active.size:
+    order = np.arange(n)  # pixel numbers, one segment per box: after the last pass, the permutation
+    start, end = np.array([0]), np.array([n])  # the segments of the boxes still to cut
+    while start.size:
+        big = end - start > _LEAF_PIXELS
+        start, end = start[big], end[big]
+        if not start.size:
             break
-        level += 1
+        count = end - start  # (boxes,)
+        first = np.cumsum(count) - count  # each box's first entry in the arrays below
+        box = np.repeat(np.arange(start.size), count)  # (m,) box of each pixel being cut
+        position = np.repeat(start - first, count) + np.arange(count.sum())  # (m,) its place in order
+        pixel = order[position]
+        y, x = ys[pixel], xs[pixel]
+        y0, x0 = np.minimum.reduceat(y, first), np.minimum.reduceat(x, first)
+        height = np.maximum.reduceat(y, first) + 1 - y0
+        width = np.maximum.reduceat(x, first) + 1 - x0
         across_y = height >= width
-        lo, hi = np.where(across_y, b[0], b[2]), np.where(across_y, b[1], b[3])
-        coord = np.where(across_y, ys[active], xs[active])
-        cut = (lo + hi - separator) // 2
-        left, right = coord < cut, coord >= cut + separator
-        moved = left | right  # the others stay in the separator at this depth
-        active, left, across_y, cut = active[moved], left[moved], across_y[moved], cut[moved]
-        path[active] = 2 * path[active] + ~left
-        depth[active] = level
-        for upper, axis in ((True, 0), (False, 2)):  # rows (y) or columns (x)
-            pick = across_y == upper
-            box[axis + 1, active[pick & left]] = cut[pick & left]
-            box[axis, active[pick & ~left]] = cut[pick & ~left] + separator
-    end = (path + 1) << (depth.max() - depth)  # where each box's range of leaves ends
-    return np.lexsort((-depth, end))  # a box's separator after everything inside it; stable: raster order
+        length = np.where(across_y, height, width)  # (boxes,) the side being cut
+        coord = np.where(across_y[box], y - y0[box], x - x0[box])  # (m,) in [0, length)
+
+        # per box, a histogram of coord with `separator` empty bins after it: bin t is a cut at t
+        bins = length + separator
+        offset = np.cumsum(bins) - bins
+        histogram = np.bincount(offset[box] + coord, minlength=bins.sum())
+        bin_box = np.repeat(np.arange(start.size), bins)
+        t = np.arange(bins.sum()) - offset[bin_box]
+        below = np.cumsum(histogram) - histogram  # pixels before bin t ...
+        below -= np.repeat(below[offset], bins)  # ... in its box: the left half of a cut at t
+        band = np.concatenate([below[separator:], np.zeros(separator, np.int64)]) - below
+        above = count[bin_box] - below - band
+        cost = (band + 1.0) / np.maximum(np.minimum(below, above), 1)
+        margin = length[bin_box] // 4
+        cost[(t < margin) | (t + separator > length[bin_box] - margin)] = np.inf
+        cost += 1e-9 * np.abs(2 * t + separator - length[bin_box])  # ties: the cut nearest the middle
+        best = np.minimum.reduceat(cost, offset)
+        hits = np.flatnonzero(cost == best[bin_box])
+        hits = hits[np.r_[True, bin_box[hits[1:]] != bin_box[hits[:-1]]]]  # the first hit of each box
+        cut = np.zeros(start.size, np.int64)
+        cut[bin_box[hits]] = t[hits]
+        cuttable = np.isfinite(best)  # too short to cut: the box stays one leaf
+        cut[~cuttable] = length[~cuttable]
+
+        # reorder each segment stably: left half, right half, band
+        side = np.where(coord < cut[box], 0, np.where(coord >= cut[box] + separator, 1, 2))  # (m,)
+        place = np.empty_like(position)
+        begin = start.copy()
+        sizes = []
+        for part in range(3):
+            mask = side == part
+            rank = np.cumsum(mask) - mask
+            rank -= np.repeat(rank[first], count)
+            place[mask] = begin[box[mask]] + rank[mask]
+            sizes.append(np.add.reduceat(mask.astype(np.int64), first))
+            begin = begin + sizes[-1]
+        order[place] = pixel
+        middle = start + sizes[0]
+        start = np.concatenate([start[cuttable], middle[cuttable]])
+        end = np.concatenate([middle[cuttable], middle[cuttable] + sizes[1][cuttable]])
+    return order
 
 
 def _build_system(problem: _Problem) -> tuple[ClosedFormSystem, _Windows]:
@@ -308,14 +350,11 @@ def _build_system(problem: _Problem) -> tuple[ClosedFormSystem, _Windows]:
     offsets = _window_offsets(radius)
     area = len(offsets)
     raster = np.flatnonzero(unknown)
-    pixels = raster[_nested_dissection(raster // w, raster % w, (h, w), reach)]  # (n,)
+    pixels = raster[_nested_dissection(raster // w, raster % w, reach)]  # (n,)
     n = pixels.size
     ys, xs = pixels // w, pixels % w
-    windows = _windows(problem.image, unknown, problem.eps, radius)
+    windows = _windows(problem.image, unknown, pixels, problem.eps, radius)
     nw = windows.centres.size
-
-    # window of each unknown pixel when it sits at window position a: (|w|, n), nw where none
-    window_of = np.stack([windows.index[ys - dy + radius, xs - dx + radius] for dy, dx in offsets])
     stencil = [(dy, dx) for dy in range(-reach, reach + 1) for dx in range(-reach, reach + 1)]
     slot = {d: s for s, d in enumerate(stencil)}
     rows = np.zeros((len(stencil), n))  # rows[s, i] = L[pixel i, pixel i + stencil[s]]
@@ -330,9 +369,9 @@ def _build_system(problem: _Problem) -> tuple[ClosedFormSystem, _Windows]:
             value[:nw] *= -1.0 / area
             if a == b:
                 value[:nw] += 1.0
-            rows[slot[(by - ay, bx - ax)]] += value[window_of[a]]
+            rows[slot[(by - ay, bx - ax)]] += value[windows.of_unknown[a]]
             if a != b:
-                rows[slot[(ay - by, ax - bx)]] += value[window_of[b]]
+                rows[slot[(ay - by, ax - bx)]] += value[windows.of_unknown[b]]
 
     column = np.full((h + 2 * reach, w + 2 * reach), -1, np.int64)  # row of each unknown pixel, padded
     column[ys + reach, xs + reach] = np.arange(n)
@@ -434,10 +473,8 @@ def _fit_error(alpha: np.ndarray, system: ClosedFormSystem, windows: _Windows, r
     energy[:-1] = (values * values).mean(axis=0) - mean * mean - (covariance * weighted).sum(axis=0)
     energy[-1] = 0.0  # "no window"
     np.maximum(energy, 0.0, out=energy)
-    ys, xs = system.pixels // w, system.pixels % w
-    window_of = np.stack([windows.index[ys - dy + radius, xs - dx + radius] for dy, dx in offsets])
-    total = energy[window_of].sum(axis=0)
-    count = (window_of < windows.centres.size).sum(axis=0)
+    total = energy[windows.of_unknown].sum(axis=0)
+    count = (windows.of_unknown < windows.centres.size).sum(axis=0)
     out = np.zeros(h * w, np.float32)
     out[system.pixels] = np.sqrt(total / count)
     return out.reshape(h, w)
