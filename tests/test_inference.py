@@ -291,3 +291,15 @@ def test_thin_bands_get_smaller_tiles_that_run_fewer_pixels():
     assert tile_side(h, w, 1024, 64, 32, ring) == 512
     assert tile_side(h, w, 1024, 64, 32, np.ones((h, w), bool)) == 1024  # all unknown: the largest
     assert tile_side(800, 600, 1024, 64, 32, ring[:800, :600]) == 1024  # small images run whole
+
+
+def test_large_images_get_their_prior_solved_smaller(monkeypatch):
+    from deepmatting.data import prior_pool
+
+    image, trimap = _inputs(64, 96)
+    full = prior_pool.classical_matte("closed-form", image, trimap)
+    monkeypatch.setattr(prior_pool, "PRIOR_MAX_PIXELS", 64 * 96 // 4)  # solve at half the side
+    half = prior_pool.classical_matte("closed-form", image, trimap)
+    assert half.shape == full.shape and half.dtype == np.float32
+    _check_known(half, trimap)
+    assert np.abs(half - full)[trimap == 128].mean() < 0.1  # the same matte, at lower detail

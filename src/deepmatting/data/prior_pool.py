@@ -20,7 +20,11 @@ import torch
 from tqdm import tqdm
 
 from ..checkpoint import atomic_write
-from ..tensors import TRIMAP_UNKNOWN
+from ..tensors import TRIMAP_BG, TRIMAP_FG, TRIMAP_UNKNOWN
+from .transforms import resize_array
+
+#: Larger images get their classical matte solved at this size (pixels) and upsampled.
+PRIOR_MAX_PIXELS = 1_000_000
 
 #: Arrays kept per sample (``prior`` is the classical matte); colour arrays are stored as 8-bit.
 _COLOR_KEYS = ("image", "fg", "bg")
@@ -38,7 +42,9 @@ def classical_matte(name: str, image: np.ndarray, trimap: np.ndarray) -> np.ndar
     Returns
     -------
     np.ndarray, HxW float32 in [0, 1]; 0.5 everywhere when the trimap has no known pixel (closed-form
-    matting is undetermined then: the refining model decides alone).
+    matting is undetermined then: the refining model decides alone). Images over
+    :data:`PRIOR_MAX_PIXELS` are solved at that size and the matte upsampled (the solver's memory grows
+    with the unknown pixels: about 3 GB at 2 MP); the refining model then works at full resolution.
     """
     if name != "closed-form":
         raise ValueError(f"unknown prior matte {name!r}: deepmatting computes 'closed-form'")
@@ -46,7 +52,15 @@ def classical_matte(name: str, image: np.ndarray, trimap: np.ndarray) -> np.ndar
 
     if (trimap == TRIMAP_UNKNOWN).all():
         return np.full(trimap.shape, 0.5, np.float32)
-    return np.asarray(closed_form_alpha(image, trimap), dtype=np.float32)
+    h, w = trimap.shape
+    scale = min(1.0, (PRIOR_MAX_PIXELS / (h * w)) ** 0.5)
+    if scale == 1.0:
+        return np.asarray(closed_form_alpha(image, trimap), dtype=np.float32)
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    small = closed_form_alpha(resize_array(image, size), resize_array(trimap, size, nearest=True))
+    alpha = np.clip(resize_array(np.asarray(small, np.float32), (h, w)), 0, 1)
+    alpha[trimap == TRIMAP_BG], alpha[trimap == TRIMAP_FG] = 0.0, 1.0
+    return alpha
 
 
 class PriorPool(torch.utils.data.Dataset):
