@@ -1,5 +1,6 @@
 """Shared fixtures."""
 
+import contextlib
 import threading
 
 import pytest
@@ -24,6 +25,42 @@ def tiny_checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp("tiny") / "tiny.pt"
     DeepMatting(width=0.25).save(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_best_checkpoint(tmp_path_factory):
+    """A tiny best-quality model saved as a checkpoint: ``DeepMatting("effnet-cf")`` without a pretrained
+    encoder, untrained, so that it is closed-form matting exactly (clamped to [1e-3, 1 - 1e-3])."""
+    from deepmatting import DeepMatting
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("tiny_best") / "best.pt"
+    DeepMatting("effnet-cf", pretrained_encoder=False).save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def ship():
+    """``with ship({"fast": path, "best": path}):`` the package ships these checkpoints as its models, and
+    no others (the qualities left out do not ship); the cache of shipped backends is cleared on entry and
+    on exit."""
+    from deepmatting.backends import _shipped_backend
+
+    @contextlib.contextmanager
+    def shipping(weights):
+        def default_weights(quality="fast"):
+            return contextlib.nullcontext(weights[quality]) if quality in weights else None
+
+        with pytest.MonkeyPatch.context() as patch:
+            for user in ("deepmatting.models.deepmatting", "deepmatting.checkpoint"):
+                patch.setattr(f"{user}.default_weights", default_weights)
+            _shipped_backend.cache_clear()
+            try:
+                yield
+            finally:
+                _shipped_backend.cache_clear()
+
+    return shipping
 
 
 @pytest.fixture(scope="session")

@@ -318,6 +318,85 @@ def test_the_server_loads_the_model_once(monkeypatch, tiny_checkpoint):
     assert loads == [1] and answers == [200, 200]
 
 
+# ---- quality: a choice among the shipped models -------------------------------------------------------
+@pytest.fixture
+def two_qualities(ship, tiny_checkpoint, tiny_best_checkpoint):
+    """The app on the shipped fast model (the tiny one), with a best model shipped too (tiny effnet-cf)."""
+    from deepmatting.backends import load_backend
+
+    with ship({"fast": tiny_checkpoint, "best": tiny_best_checkpoint}):
+        yield MattingApp(load_backend(quality="fast", device="cpu"), examples=0, quality="fast", device="cpu")
+
+
+def test_info_lists_the_qualities_that_ship(two_qualities, ship, tiny_checkpoint, tiny_backend):
+    info = json.loads(two_qualities.respond("GET", "/api/info", _no_body).body)
+    assert (info["qualities"], info["quality"]) == (["fast", "best"], "fast")
+    assert info["model"].endswith("(PyTorch, the shipped default)")
+    with ship({"fast": tiny_checkpoint}):  # a build without the best model
+        assert MattingApp(tiny_backend, examples=0, quality="fast").info()["qualities"] == ["fast"]
+    given = MattingApp(tiny_backend, examples=0).info()  # a checkpoint given: no choice
+    assert (given["qualities"], given["quality"]) == ([], None)
+
+
+def test_a_request_chooses_the_quality_and_its_model_loads_once(two_qualities, monkeypatch):
+    import deepmatting.serve.app as app_module
+    from deepmatting.closed_form import closed_form_alpha
+
+    loads = []
+    real = app_module.load_backend
+    monkeypatch.setattr(app_module, "load_backend", lambda **k: loads.append(k) or real(**k))
+    image, trimap = _image(), _trimap()
+    payload = {"image": _png(image), "trimap": _png(trimap)}
+    fast = two_qualities.predict(payload)
+    assert (fast["quality"], fast["model"]) == ("fast", two_qualities.name)
+    for _ in range(2):
+        best = two_qualities.predict({**payload, "quality": "best"})
+        assert (best["quality"], best["model"]) == ("best", "effnet-cf (PyTorch, the shipped best model)")
+    assert loads == [{"quality": "best", "device": "cpu"}]  # on first use, once
+    assert two_qualities.predict({**payload, "quality": "fast"})["model"] == two_qualities.name
+    # the best model ran: the untrained effnet-cf is closed-form matting, to the PNG's 8 bits
+    unknown = trimap == 128
+    expected = np.clip(closed_form_alpha(image / 255.0, trimap), 1e-3, 1 - 1e-3)[unknown]
+    alpha = np.asarray(_decode(best["alpha"]))[unknown] / 255.0
+    assert np.abs(alpha - expected).max() <= 0.5 / 255 + 1e-5
+    assert np.abs(np.asarray(_decode(fast["alpha"]))[unknown] / 255.0 - expected).max() > 0.1
+
+
+def test_a_quality_not_offered_is_a_400(two_qualities, ship, tiny_checkpoint, tiny_backend, server_url):
+    payload = {"image": _png(_image()), "trimap": _png(_trimap())}
+
+    def refusal(app, quality):
+        body = json.dumps({**payload, "quality": quality}).encode()
+        answer = app.respond("POST", "/api/predict", lambda limit: body)
+        return answer.status, json.loads(answer.body)["error"]
+
+    assert refusal(two_qualities, "ultra") == (400, "unknown quality 'ultra': this server offers fast or "
+                                                    "best")
+    assert refusal(two_qualities, 3)[1].startswith("unknown quality 3")
+    with ship({"fast": tiny_checkpoint}):
+        only_fast = MattingApp(tiny_backend, examples=0, quality="fast")
+    status, message = refusal(only_fast, "best")
+    assert status == 400 and "no best-quality model ships" in message and "offers fast" in message
+    # a server given a checkpoint runs that model only: over HTTP, as the page would send it
+    status, body = _post(server_url, {**payload, "quality": "fast"})
+    assert status == 400 and "runs one given model" in body["error"] and "--checkpoint" in body["error"]
+    assert _post(server_url, {**payload, "quality": None})[0] == 200  # null: no choice made
+
+
+def test_serve_offers_the_shipped_qualities(monkeypatch, capsys, ship, tiny_checkpoint, tiny_best_checkpoint):
+    from deepmatting.serve import MattingServer, serve
+
+    seen = []
+    monkeypatch.setattr(MattingServer, "serve_forever", lambda self: seen.append(
+        (self.app.qualities, self.app.quality, self.app.device)))
+    with ship({"fast": tiny_checkpoint, "best": tiny_best_checkpoint}):
+        serve(None, "127.0.0.1", 0, device="cpu", examples=0)
+        serve(None, "127.0.0.1", 0, quality="best", device="cpu", examples=0)
+        serve(tiny_checkpoint, "127.0.0.1", 0, device="cpu", examples=0)
+    assert seen == [(("fast", "best"), "fast", "cpu"), (("fast", "best"), "best", "cpu"), ((), None, "cpu")]
+    assert capsys.readouterr().out.count("(qualities: fast, best)") == 2
+
+
 def test_serve_help_names_the_library_defaults():
     from deepmatting.commands import serve as command
     from deepmatting.serve.app import QUEUE

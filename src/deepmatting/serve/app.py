@@ -10,7 +10,8 @@ The API (documented for users in the README, section "HTTP API"):
 
     {"image": BASE64, "image_name": "cat.jpg",                   # PNG/JPEG/... bytes, data URLs accepted
      "trimap": BASE64 | "mask": BASE64 | "scribbles": BASE64,     # exactly one of them
-     "example": 2}                                                # optional: a built-in example (adds its GT)
+     "example": 2,                                                # optional: a built-in example (adds its GT)
+     "quality": "best"}                                           # optional: which shipped model runs
 
 - ``trimap``: 0 background, 128 unknown, 255 foreground (values within ±2 are snapped, as for files);
 - ``mask``: a coarse binary or soft mask; trimap models turn it into a trimap with an unknown band along
@@ -19,16 +20,25 @@ The API (documented for users in the README, section "HTTP API"):
   **trimap**: opaque light strokes (white) are foreground, opaque dark strokes (black) are background,
   and every pixel not drawn on is unknown (see :func:`scribbles_to_trimap`).
 
-answered with ``{"width", "height", "guide", "seconds", "alpha", "cutout", "figure", "trimap"}``:
-``seconds`` is the time :func:`~deepmatting.inference.predict` took, and the images are
+- ``quality``: ``"fast"`` or ``"best"``, among the qualities ``GET /api/info`` offers (those that ship,
+  when the server runs a shipped model; none when it runs a given checkpoint or ONNX file, and then the
+  field is an error). Without it the server's own quality runs. Another quality's model is loaded on
+  its first request and kept.
+
+answered with ``{"width", "height", "guide", "model", "quality", "seconds", "alpha", "cutout", "figure",
+"trimap"}``: ``model`` names the model that ran (:func:`~deepmatting.backends.describe_backend`) and
+``quality`` its quality (``null`` for a given model); ``seconds`` is the time
+:func:`~deepmatting.inference.predict` took, and the images are
 ``data:image/png;base64`` URLs: the 8-bit alpha, the RGBA cutout (foreground colours estimated, so no
 halo), the side-by-side figure (:func:`deepmatting.visualize.side_by_side`, called as ``deepmatting predict
 --figure`` calls it) and the trimap used (given, drawn, or for a mask the one derived from it, as
 ``deepmatting predict`` derives it). Anything wrong is answered with a
 4xx status (503 when busy) and ``{"error": message}``; the page shows the message; the server goes on.
 
-``GET /api/info`` describes the model and the limits; ``GET /api/examples/<i>/<image|trimap|alpha>.png``
-serves the built-in examples (samples of :class:`~deepmatting.data.SyntheticMattingDataset`).
+``GET /api/info`` describes the model and the limits, with ``"qualities"`` (the shipped qualities
+offered, ``[]`` for a given model) and ``"quality"`` (the one that runs when a request names none, or
+``null``); ``GET /api/examples/<i>/<image|trimap|alpha>.png`` serves the built-in examples (samples of
+:class:`~deepmatting.data.SyntheticMattingDataset`).
 """
 
 from __future__ import annotations
@@ -51,7 +61,8 @@ from http import HTTPStatus
 import numpy as np
 from PIL import Image
 
-from ..backends import META_ARCH, Backend
+from .. import checkpoint
+from ..backends import Backend, describe_backend, load_backend
 from ..data import DatasetError, SyntheticMattingDataset, image_size, read_alpha, read_image, read_trimap
 from ..foreground import cutout, estimate_foreground
 from ..inference import mask_to_trimap, predict
@@ -85,6 +96,11 @@ GUIDES = ("trimap", "mask", "scribbles")
 
 #: The methods the app answers; others get 405 with this list in ``Allow``.
 METHODS = ("GET", "HEAD", "POST")
+
+
+def shipped_qualities() -> tuple[str, ...]:
+    """The qualities whose model ships with this build of deepmatting, in the order of ``QUALITIES``."""
+    return tuple(q for q in checkpoint.QUALITIES if checkpoint.default_weights(q) is not None)
 
 
 def max_body_bytes(max_pixels: int) -> int:
@@ -259,17 +275,24 @@ class MattingApp:
     backend : Backend
         A :class:`~deepmatting.inference.TorchBackend`, ``deepmatting.export.OnnxBackend``, or any object
         following the backend protocol of :mod:`deepmatting.inference`. Loaded once by the caller and
-        used for every request.
+        used for every request that names no quality.
     max_pixels : int, default 4 000 000
         Larger images are refused (HTTP 413) before they are decoded; the largest request body accepted
         follows from it (:func:`max_body_bytes`).
     examples : int, default 4
         Number of built-in synthetic examples (made on first use, or by :meth:`warm`).
     name : str, optional
-        What the page calls the model (default: the architecture, when the backend knows it).
+        What the page calls the model (default: :func:`~deepmatting.backends.describe_backend`).
     queue : int, default 2
         Predictions that may wait while one runs (one runs at a time: bounded memory, predictable
         latency); beyond them a request is answered 503 "busy" before its body is read.
+    quality : "fast" or "best", optional
+        The shipped quality ``backend`` runs, when it is a shipped model: requests may then choose any
+        quality that ships (:func:`shipped_qualities`), whose model is loaded on its first request with
+        :func:`~deepmatting.backends.load_backend` and kept. None (the default): ``backend`` is a given
+        model and a request naming a quality is refused.
+    device : str, default "auto"
+        Where the other qualities' models run (``load_backend``'s ``device``).
 
     Examples
     --------
@@ -279,15 +302,24 @@ class MattingApp:
     """
 
     def __init__(self, backend: Backend, max_pixels: int = MAX_PIXELS, examples: int = EXAMPLES,
-                 name: str | None = None, queue: int = QUEUE):
+                 name: str | None = None, queue: int = QUEUE, quality: str | None = None,
+                 device: str = "auto"):
         if max_pixels < 1 or queue < 0:
             raise ValueError(f"max_pixels must be positive and queue >= 0, got {max_pixels}, {queue}")
+        if quality is not None and quality not in checkpoint.QUALITIES:
+            raise ValueError(f"quality {quality!r}: choose {' or '.join(checkpoint.QUALITIES)}, or None")
         self.backend = backend
+        self.quality = quality
+        #: The qualities a request may choose: those that ship (``backend``'s own among them), or none.
+        shipped = shipped_qualities() if quality is not None else ()
+        self.qualities = tuple(q for q in checkpoint.QUALITIES if q == quality or q in shipped)
+        self.device = device
+        self._backends = {quality: backend}  # by quality; the others loaded on first use
         self.max_pixels = int(max_pixels)
         self.max_body_bytes = max_body_bytes(self.max_pixels)
         self.queue = int(queue)
         self.examples = SyntheticMattingDataset(examples, size=EXAMPLE_SIZE, seed=EXAMPLE_SEED)
-        self.name = name or _backend_name(backend)
+        self.name = name or describe_backend(backend)
         self._example_cache: dict[int, dict] = {}
         self._example_lock = threading.Lock()  # examples never wait behind a prediction
         self._predict_lock = threading.Lock()  # one prediction at a time
@@ -355,6 +387,8 @@ class MattingApp:
             "max_pixels": self.max_pixels,
             "max_body_bytes": self.max_body_bytes,
             "guides": list(GUIDES),
+            "qualities": list(self.qualities),
+            "quality": self.quality,
             "examples": [{"id": i, "size": EXAMPLE_SIZE} for i in range(len(self.examples))],
         }
 
@@ -380,6 +414,35 @@ class MattingApp:
                               HTTPStatus.NOT_FOUND)
         return png_bytes(sample[kind] if kind == "trimap" else _to_uint8(sample[kind]))
 
+    def requested_quality(self, value: object) -> str | None:
+        """The quality a request's ``quality`` field names, checked; the server's own when it names none.
+
+        Raises
+        ------
+        UploadError
+            400 for a quality this server does not offer: unknown, not shipped with this build, or any
+            quality when the server runs a given model.
+        """
+        if value is None:
+            return self.quality
+        if not self.qualities:
+            raise UploadError(f"this server runs one given model ({self.name}): 'quality' chooses among the "
+                              "models that ship with deepmatting, for a server started without --checkpoint "
+                              "or --onnx; leave it out")
+        offered = " or ".join(self.qualities)
+        if value not in self.qualities:
+            if value in checkpoint.QUALITIES:
+                raise UploadError(f"quality {value!r}: no {value}-quality model ships with this build of "
+                                  f"deepmatting; this server offers {offered}")
+            raise UploadError(f"unknown quality {value!r}: this server offers {offered}")
+        return value
+
+    def backend_for(self, quality: str | None) -> Backend:
+        """The backend of an offered quality (loaded on its first use, then kept); ``backend`` for None."""
+        if quality not in self._backends:
+            self._backends[quality] = load_backend(quality=quality, device=self.device)
+        return self._backends[quality]
+
     def predict(self, payload: object) -> dict:
         """Serve one ``POST /api/predict`` request (see the module docstring).
 
@@ -395,6 +458,7 @@ class MattingApp:
             raise UploadError("send the image with exactly one of a trimap, a mask or scribbles "
                               f"(got {', '.join(guides) or 'none'})")
         guide = guides[0]
+        quality = self.requested_quality(payload.get("quality"))
         upload = decode_upload(payload, "image", "image")
         guide_upload = decode_upload(payload, guide, guide)
         h, w = _checked_size(upload, self.max_pixels)
@@ -407,6 +471,7 @@ class MattingApp:
         if isinstance(example, int) and not isinstance(example, bool) and 0 <= example < len(self.examples):
             gt = self.example(example)["alpha"]  # the page says the image is this example: show its GT too
         with self._predict_lock:
+            backend = self.backend_for(quality)
             try:
                 image = read_image(upload)
                 trimap = mask = None
@@ -414,7 +479,7 @@ class MattingApp:
                     trimap = read_trimap(guide_upload)
                 elif guide == "mask":
                     mask = read_alpha(guide_upload)
-                    if self.backend.input == "trimap":  # the trimap predict would derive, as the CLI does
+                    if backend.input == "trimap":  # the trimap predict would derive, as the CLI does
                         trimap, mask = mask_to_trimap(mask), None
                 else:
                     trimap = scribbles_to_trimap(_read_rgba(guide_upload))
@@ -422,7 +487,7 @@ class MattingApp:
                         raise UploadError("nothing is drawn yet: paint some foreground (white) and "
                                           "background (black) strokes on the image")
                 start = time.perf_counter()
-                alpha = predict(image, trimap, mask, backend=self.backend)
+                alpha = predict(image, trimap, mask, backend=backend)
                 seconds = time.perf_counter() - start
                 fg = estimate_foreground(image, alpha)
                 gt = gt if gt is not None and gt.shape == (h, w) else None
@@ -434,7 +499,8 @@ class MattingApp:
                     raise
                 raise UploadError(str(e)) from None
         return {
-            "width": w, "height": h, "guide": guide, "seconds": round(seconds, 3),
+            "width": w, "height": h, "guide": guide, "model": describe_backend(backend), "quality": quality,
+            "seconds": round(seconds, 3),
             "alpha": data_url(png_bytes(_to_uint8(alpha), "L")),
             "cutout": data_url(png_bytes(cutout(image, alpha, fg), "RGBA")),
             "figure": data_url(figure),
@@ -450,17 +516,6 @@ def _read_rgba(upload: _Upload) -> np.ndarray:
             return np.asarray(im.convert("RGBA"))
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise UploadError(f"{upload}: cannot decode the image ({type(e).__name__}: {e})") from None
-
-
-def _backend_name(backend: Backend) -> str:
-    model = getattr(backend, "model", None)
-    config = getattr(model, "config", None)
-    if config is not None:
-        return f"{config.arch} (PyTorch)"
-    metadata = getattr(backend, "metadata", None)
-    if isinstance(metadata, dict) and META_ARCH in metadata:
-        return f"{metadata[META_ARCH]} (ONNX)"
-    return type(backend).__name__
 
 
 def _static(name: str) -> bytes:

@@ -359,7 +359,7 @@ class MattingServer(ThreadingHTTPServer):
 def make_server(backend: Backend, host: str = "127.0.0.1", port: int = 7860, *, max_pixels: int = MAX_PIXELS,
                 examples: int = EXAMPLES, queue: int = QUEUE, timeout: float = TIMEOUT,
                 max_connections: int = MAX_CONNECTIONS, allowed_hosts: Iterable[str] = (),
-                quiet: bool = False) -> MattingServer:
+                quality: str | None = None, device: str = "auto", quiet: bool = False) -> MattingServer:
     """A ready (not yet serving) HTTP server for the web app; call ``serve_forever()`` on it.
 
     Parameters
@@ -380,6 +380,9 @@ def make_server(backend: Backend, host: str = "127.0.0.1", port: int = 7860, *, 
         Connections served at once; more are answered 503.
     allowed_hosts : iterable of str
         Names the ``Host`` header may carry besides IP addresses, ``localhost`` and ``host``.
+    quality, device : str, optional
+        The shipped quality ``backend`` runs, if it is a shipped model: the page then offers every quality
+        that ships, the others loaded on first use on ``device`` (see :class:`MattingApp`).
     quiet : bool
         Do not log each request to stderr.
 
@@ -388,7 +391,8 @@ def make_server(backend: Backend, host: str = "127.0.0.1", port: int = 7860, *, 
     >>> server = make_server(TorchBackend(DeepMatting(), "cpu"), port=0)  # doctest: +SKIP
     >>> threading.Thread(target=server.serve_forever, daemon=True).start()  # doctest: +SKIP
     """
-    app = MattingApp(backend, max_pixels=max_pixels, examples=examples, queue=queue)
+    app = MattingApp(backend, max_pixels=max_pixels, examples=examples, queue=queue, quality=quality,
+                     device=device)
     server = MattingServer((host, port), app, timeout=timeout, max_connections=max_connections,
                            allowed_hosts=allowed_hosts, quiet=quiet)
     threading.Thread(target=app.warm, name="examples", daemon=True).start()
@@ -410,7 +414,8 @@ def serve(checkpoint: str | os.PathLike | None = None, host: str = "127.0.0.1", 
     onnx : path, optional
         An exported ONNX model to run with onnxruntime instead of a checkpoint.
     quality : "fast" or "best", optional
-        Which shipped model, when neither ``checkpoint`` nor ``onnx`` is given.
+        Which shipped model, when neither ``checkpoint`` nor ``onnx`` is given (default ``"fast"``); the
+        page offers the other qualities that ship too, each loaded on its first request.
     device : str
         Where a PyTorch model runs: ``auto|cpu|cuda|mps``.
     **options
@@ -418,10 +423,13 @@ def serve(checkpoint: str | os.PathLike | None = None, host: str = "127.0.0.1", 
         :func:`make_server`.
     """
     backend = load_backend(checkpoint, onnx=onnx, quality=quality, device=device)
-    server = make_server(backend, host, port, **options)
+    if checkpoint is None and onnx is None:
+        quality = quality or "fast"  # load_backend's default
+    server = make_server(backend, host, port, quality=quality, device=device, **options)
     shown = "127.0.0.1" if host in ("", "0.0.0.0") else host
     url = f"http://{shown}:{server.server_address[1]}/"
-    print(f"deepmatting web app: {server.app.name} on {url} (Ctrl+C stops)", flush=True)
+    offered = f" (qualities: {', '.join(server.app.qualities)})" if len(server.app.qualities) > 1 else ""
+    print(f"deepmatting web app: {server.app.name}{offered} on {url} (Ctrl+C stops)", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
