@@ -5,6 +5,7 @@ Needs Debian's ``chromium`` (``/usr/bin/chromium``) and the ``playwright`` Pytho
 installs both (see ``.ci/run``).
 """
 
+import contextlib
 import os
 
 import numpy as np
@@ -37,15 +38,24 @@ def browser():
         browser.close()
 
 
+@contextlib.contextmanager
+def _open(browser, url):
+    """The page at ``url`` in a new browser context, once ``/api/info`` has answered; closed on exit."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    try:
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        page.goto(url)
+        page.wait_for_selector(".examples img")
+        yield page
+    finally:
+        context.close()
+
+
 @pytest.fixture
 def page(browser, url):
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-    page = context.new_page()
-    page.set_default_timeout(20_000)
-    page.goto(url)
-    page.wait_for_selector(".examples img")  # /api/info answered
-    yield page
-    context.close()
+    with _open(browser, url) as page:
+        yield page
 
 
 @pytest.fixture
@@ -60,6 +70,13 @@ def files(tmp_path):
     return tmp_path, trimap
 
 
+def _upload(page, folder, image="photo.png"):
+    """Upload ``image`` and the trimap from ``folder``."""
+    page.set_input_files("#image-file", str(folder / image))
+    page.click(".tab[data-guide=trimap]")
+    page.set_input_files("#trimap-file", str(folder / "photo_trimap.png"))
+
+
 def _predict_and_download_alpha(page) -> np.ndarray:
     page.click("#predict")
     page.wait_for_selector("#results[data-ready=true]")
@@ -72,15 +89,35 @@ def _predict_and_download_alpha(page) -> np.ndarray:
 
 def test_upload_image_and_trimap_then_download_alpha(page, files):
     folder, trimap = files
-    page.set_input_files("#image-file", str(folder / "photo.png"))
-    page.click(".tab[data-guide=trimap]")
-    page.set_input_files("#trimap-file", str(folder / "photo_trimap.png"))
+    _upload(page, folder)
+    assert page.is_hidden("#quality-box")  # a server given a checkpoint offers no choice of quality
     alpha = _predict_and_download_alpha(page)
     assert alpha.shape == (H, W)
     assert (alpha[trimap == 0] == 0).all() and (alpha[trimap == 255] == 255).all()
+    assert "(PyTorch, " in page.text_content("#result-info")  # which model ran
     assert page.get_attribute("#download-alpha", "download") == "photo_alpha.png"
     assert page.eval_on_selector("#cutout-img", "img => img.naturalWidth") == W
     assert page.eval_on_selector("#figure-img", "img => img.complete && img.naturalWidth > 0")
+
+
+def test_a_choice_of_quality_when_two_ship(browser, start_server, ship, tiny_checkpoint, tiny_best_checkpoint,
+                                           files):
+    from deepmatting.backends import load_backend
+
+    folder, _ = files
+    with ship({"fast": tiny_checkpoint, "best": tiny_best_checkpoint}):
+        url = start_server(load_backend(quality="fast", device="cpu"), quality="fast", device="cpu")
+        with _open(browser, url) as page:
+            assert page.is_visible("#quality-box")
+            options = page.eval_on_selector_all("#quality option", "os => os.map(o => o.value)")
+            assert options == ["fast", "best"]
+            assert page.input_value("#quality") == "fast"  # the server's own
+            page.select_option("#quality", "best")
+            _upload(page, folder)
+            page.click("#predict")
+            page.wait_for_selector("#results[data-ready=true]")
+            info = page.text_content("#result-info")  # the field was sent: the best model ran
+            assert info.startswith("effnet-cf (PyTorch, the shipped best model)") and "matting" in info
 
 
 def test_draw_strokes_then_predict(page, files):
@@ -108,9 +145,7 @@ def test_draw_strokes_then_predict(page, files):
 
 def test_bad_upload_shows_a_message(page, files):
     folder, _ = files
-    page.set_input_files("#image-file", str(folder / "notes.png"))
-    page.click(".tab[data-guide=trimap]")
-    page.set_input_files("#trimap-file", str(folder / "photo_trimap.png"))
+    _upload(page, folder, "notes.png")
     page.click("#predict")
     page.wait_for_selector("#error:not([hidden])")
     message = page.text_content("#error")

@@ -42,6 +42,9 @@ function stem(name) { return (name || "image").replace(/\.[^.]*$/, "") || "image
 
 function megapixels(w, h) { return (w * h / 1e6).toFixed(1); }
 
+// What the quality select says of each shipped quality (the API sends the names).
+const QUALITY_LABELS = {fast: "fast", best: "best (closed-form + network, slower)"};
+
 // ---- model info and examples -----------------------------------------------------------------------
 async function loadInfo() {
   try {
@@ -49,6 +52,7 @@ async function loadInfo() {
     state.info = await response.json();
     $("model").textContent = `model: ${state.info.model} · reads a ${state.info.input}`;
     if (state.info.input === "mask") selectGuide("mask");
+    showQualities(state.info.qualities || [], state.info.quality);
     const box = $("examples");
     box.replaceChildren();  // the placeholder shown until the list arrived
     box.removeAttribute("aria-busy");
@@ -68,6 +72,13 @@ async function loadInfo() {
     $("model").textContent = "model: unavailable";
     showError(`Cannot reach the server (${e.message}).`);
   }
+}
+
+function showQualities(qualities, current) {
+  // A choice only when the server offers more than one shipped model; the server's own is selected.
+  $("quality").replaceChildren(
+    ...qualities.map((q) => new Option(QUALITY_LABELS[q] || q, q, q === current, q === current)));
+  $("quality-box").hidden = qualities.length < 2;
 }
 
 async function loadExample(i) {
@@ -223,6 +234,7 @@ async function runPredict() {
   try {
     const payload = {image: await blobToDataURL(state.image.blob), image_name: state.image.name};
     if (state.example !== null) payload.example = state.example;
+    if (!$("quality-box").hidden) payload.quality = $("quality").value;
     if (state.guide === "scribbles") {
       payload.scribbles = await blobToDataURL(await scribblesBlob());
       payload.scribbles_name = "strokes";
@@ -267,8 +279,8 @@ async function showResult(data, seconds) {
   const c = $("download-cutout");
   c.href = cutout;
   c.download = `${name}_cutout.png`;
-  $("result-info").textContent =
-    `${data.width} × ${data.height} px · matting ${data.seconds.toFixed(2)} s · in all ${seconds.toFixed(1)} s`;
+  $("result-info").textContent = `${data.model} · ${data.width} × ${data.height} px · ` +
+    `matting ${data.seconds.toFixed(2)} s · in all ${seconds.toFixed(1)} s`;
   a.classList.remove("disabled");
   c.classList.remove("disabled");
   $("figure-card").hidden = false;
