@@ -404,7 +404,7 @@ def train_one_epoch(step: Step, loader: DataLoader, cfg: TrainConfig, state: Tra
     return losses, False
 
 
-def evaluate(model: DeepMatting, val_set: Dataset, info: DistInfo) -> dict:
+def evaluate(model: DeepMatting, val_set: Dataset, info: DistInfo, step: int | None = None) -> dict:
     """Full-resolution validation through the inference path; each process scores a share of the images.
 
     Returns the means of the four metrics over every process's images (undefined values skipped) and
@@ -421,7 +421,8 @@ def evaluate(model: DeepMatting, val_set: Dataset, info: DistInfo) -> dict:
         result = score_dataset(sample_predictor(TorchBackend(model, device=info.device)), val_set, indices,
                                progress=False)
     except CheckpointError as e:  # predict refuses non-finite output
-        raise TrainingError(f"training diverged: on the validation set, {e}") from e
+        when = f" at step {step}" if step is not None else ""
+        raise TrainingError(f"training diverged{when}: on the validation set, {e}") from e
     merged = MetricAccumulator.from_state(all_reduce_sum(result["accumulator"].state(), info))
     means = merged.compute() if merged.count else {k: math.nan for k in METRIC_NAMES}
     means["sample"] = result["sample"]
@@ -533,7 +534,7 @@ def _run(cfg: TrainConfig, out: Path, resume: bool, progress: bool, info: DistIn
         }
         sample = None
         if must_validate:
-            metrics = evaluate(model, val_set, info)
+            metrics = evaluate(model, val_set, info, state.step)
             sample = metrics.pop("sample")
             record.update({f"val_{k}": v for k, v in metrics.items()})
             value = metrics[cfg.best_metric]
