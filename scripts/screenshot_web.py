@@ -35,7 +35,9 @@ def main() -> None:
 
     from playwright.sync_api import sync_playwright
 
-    server = make_server(load_backend(args.checkpoint, args.onnx, device="cpu"), "127.0.0.1", 0, quiet=True)
+    shipped = args.checkpoint is None and args.onnx is None  # then the page offers the shipped qualities
+    backend = load_backend(args.checkpoint, onnx=args.onnx, device="cpu")
+    server = make_server(backend, "127.0.0.1", 0, quiet=True, quality="fast" if shipped else None)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/"
     try:
