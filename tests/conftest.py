@@ -7,6 +7,17 @@ import pytest
 import torch
 
 
+@pytest.fixture(autouse=True, scope="session")
+def shipped_models_run_in_torch(tmp_path_factory):
+    """The shipped models run in PyTorch in the tests (fast to build from the tiny stand-ins the tests ship),
+    and any ONNX export they do make goes to a temporary cache, never to the user's home."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("DEEPMATTING_RUNTIME", "torch")
+    mp.setenv("DEEPMATTING_CACHE", str(tmp_path_factory.mktemp("cache")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture
 def one_thread():
     """Tiny tensors train faster on one thread, and do not collapse when other work shares the CPU."""

@@ -175,3 +175,29 @@ def test_cli_export_errors(tmp_path, capsys):
     assert main(["export", "--checkpoint", str(tmp_path / "missing.pt"), "--out", str(out)]) == 2
     assert "no such file" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_shipped_models_run_in_onnxruntime_from_a_cached_export(tmp_path, monkeypatch):
+    from deepmatting import backends
+
+    torch.manual_seed(0)
+    path = tmp_path / "shipped.pt"
+    DeepMatting(width=0.5).save(path)
+    monkeypatch.setattr("deepmatting.models.deepmatting.default_weights",
+                        lambda quality="fast": __import__("contextlib").nullcontext(path))
+    monkeypatch.setenv("DEEPMATTING_CACHE", str(tmp_path / "cache"))
+    backends._shipped_backend.cache_clear()
+    try:
+        fast = backends.load_backend(device="cpu", runtime="auto")
+        assert isinstance(fast, OnnxBackend) and fast.source == "the shipped default"
+        assert len(list((tmp_path / "cache").glob("light-unet-*.onnx"))) == 1  # exported once, cached
+        inputs = _random_inputs(1, 45, 67)
+        reference = backends.load_backend(device="cpu", runtime="torch")
+        assert np.abs(fast(*inputs) - reference(*inputs)).max() < TOLERANCE
+        backends._shipped_backend.cache_clear()
+        backends.load_backend(device="cpu", runtime="auto")  # a new process: the export is reused
+        assert len(list((tmp_path / "cache").glob("*.onnx"))) == 1
+        with pytest.raises(ValueError, match="runtime 'tpu'"):
+            backends.load_backend(runtime="tpu")
+    finally:
+        backends._shipped_backend.cache_clear()
