@@ -268,7 +268,7 @@ def _shipped_backend(quality: str, device: str, amp: bool | None, runtime: str) 
     if device == "cpu" and not amp and runtime != "torch":
         try:
             return OnnxBackend(_cached_export(model), source=model.weights_source)
-        except ImportError:
+        except (ImportError, OSError, CheckpointError):  # no onnx extra, or no writable cache: PyTorch
             if runtime == "onnxruntime":
                 raise
     return TorchBackend(model, device=device, amp=amp)
