@@ -32,7 +32,7 @@ from deepmatting.data import CustomDataset, read_alpha, read_image, synthesize
 from deepmatting.evaluate import baseline_predictors, format_table, public_result, score_methods
 from deepmatting.foreground import estimate_foreground
 from deepmatting.inference import sample_predictor
-from deepmatting.models import DeepMatting
+from deepmatting.models import DeepMatting, get_architecture
 from deepmatting.scoring import merge_results
 from deepmatting.train import train
 
@@ -67,9 +67,11 @@ class Recipe:
     def train_config(self, data: Path, n_photos: int) -> TrainConfig:
         composites = n_photos * self.composition_bgs
         synthetic = round(composites * self.synthetic_share / (1 - self.synthetic_share))
+        # a model that refines a classical matte trains on a pool of prior_pool samples drawn from these
+        samples = self.prior_pool if get_architecture(self.model.arch).prior else composites + synthetic
         epochs = None  # until the time budget
         if self.steps is not None:
-            epochs = math.ceil(self.steps / ((composites + synthetic) // self.batch_size))
+            epochs = math.ceil(self.steps / (samples // self.batch_size))
         return TrainConfig(
             model=self.model,
             data=str(data),
