@@ -242,6 +242,9 @@ def run_recipe(
     checkpoints = [train_on(fold_names[1], "fold_a"), train_on(fold_names[0], "fold_b")]
     tables = cross_validate(photos, checkpoints, fold_names, baselines, progress=progress)
     report["trimap_sets"] = {t: {m: public_result(r) for m, r in tab.items()} for t, tab in tables.items()}
+    # the cross-validated numbers are kept even if the final model's run is cut short
+    (out / "report_cv.json").write_text(json.dumps(report, indent=2))
+    print(f"cross-validation report: {out / 'report_cv.json'}", flush=True)
     final = train_on(names, "final")
     if install_to is not None:
         model = DeepMatting.pretrained(final)
