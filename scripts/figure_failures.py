@@ -1,0 +1,69 @@
+"""The README's known-failure figure: photos where the model fails, beside the truth and closed-form.
+
+Each row is one shared photo scored by a fold model that never saw it (``fold_a`` models saw the second
+fold only, see ``scripts/recipe.py``): the photo, its trimap, the ground truth, the model's alpha and
+closed-form matting's, each alpha titled with its SAD.
+
+    .venv/bin/python scripts/figure_failures.py runs/pretrained/fold_a/last.pt --photos-named GT13 GT21 \
+        --out docs/images/failure_cases.png
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from deepmatting import predict
+from deepmatting.backends import load_backend
+from deepmatting.closed_form import closed_form_alpha
+from deepmatting.data import CustomDataset
+from deepmatting.metrics import sad_score
+
+ROOT = Path(__file__).resolve().parents[1]
+PHOTOS = ROOT.parent / "shared" / "data" / "alphamatting-lowres"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint", help="a fold model that did not see the photos")
+    p.add_argument("--photos", default=str(PHOTOS))
+    p.add_argument("--photos-named", nargs="+", default=["GT13", "GT21"])
+    p.add_argument("--trimaps", default="trimaps", help="trimaps (Trimap1) or trimaps_alt (Trimap2)")
+    p.add_argument("--out", default=str(ROOT / "docs" / "images" / "failure_cases.png"))
+    args = p.parse_args()
+    dataset = CustomDataset(args.photos, trimaps=args.trimaps)
+    backend = load_backend(args.checkpoint)
+    rows = []
+    for name in args.photos_named:
+        sample = dataset[dataset.names.index(name)]
+        image, truth, trimap = sample["image"], sample["alpha"], sample["trimap"]
+        model = predict(image, trimap, backend=backend)
+        classical = closed_form_alpha(image, trimap)
+        rows.append([
+            (image, name),
+            (trimap / 255, "trimap"),
+            (truth, "ground truth"),
+            (model, f"model, SAD {sad_score(model, truth, trimap):.1f}"),
+            (classical, f"closed-form, SAD {sad_score(classical, truth, trimap):.1f}"),
+        ])
+    h, w = rows[0][0][0].shape[:2]
+    fig = Figure(figsize=(3.0 * len(rows[0]), (3.0 * h / w + 0.4) * len(rows)), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = np.atleast_2d(fig.subplots(len(rows), len(rows[0])))
+    for row_axes, row in zip(axes, rows, strict=True):
+        for ax, (panel, title) in zip(row_axes, row, strict=True):
+            ax.imshow(panel, cmap="gray" if panel.ndim == 2 else None, vmin=0, vmax=1)
+            ax.set_title(title, fontsize=10)
+            ax.set_axis_off()
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
