@@ -12,8 +12,9 @@ alphamatting-lowres`` beside the repository: ``images/``, ``alphas/``, ``trimaps
   pymatting``; its first import compiles with numba for about 30 s).
 
 All four metrics (SAD and Grad in thousands, MSE, Conn in thousands, on the unknown region, see
-``deepmatting.metrics``) per image and averaged, and the seconds per image, for Trimap1 and, with
-``--both-trimaps``, Trimap2. Scoring goes through ``deepmatting.scoring.score_dataset``.
+``deepmatting.metrics``) per image and averaged, the seconds per image (mean) and per megapixel (median
+over the photos), for Trimap1 and, with ``--both-trimaps``, Trimap2.
+Scoring goes through ``deepmatting.scoring.score_dataset``.
 
 Run: ``.venv/bin/python benchmarks/bench_quality.py [--both-trimaps] [--limit N | --quick]
 [--checkpoint NAME=PATH ...]``; writes ``benchmarks/results/quality.json``. Without the data folder it
@@ -173,13 +174,16 @@ def main() -> None:
         print(text, flush=True)
         text_tables.append(f"{TRIMAP_SETS[trimap_set]} ({trimap_set}/), per image:\n\n```text\n{text}\n```")
         results[trimap_set] = {}
+        megapixels = {dataset.names[i]: dataset[i]["alpha"].size / 1e6 for i in indices}
         for name, result in per_method.items():
             seconds = float(np.mean([r["seconds"] for r in result["images"]]))
-            results[trimap_set][name] = {**evaluate.public_result(result), "s_per_image": seconds}
+            s_per_mp = float(np.median([r["seconds"] / megapixels[r["name"]] for r in result["images"]]))
+            results[trimap_set][name] = {**evaluate.public_result(result), "s_per_image": seconds,
+                                         "s_per_mp": s_per_mp}
             rows.append({"trimaps": TRIMAP_SETS[trimap_set], "method": name, **result["mean"],
-                         "s_per_image": seconds})
+                         "s_per_image": seconds, "s_per_mp": s_per_mp})
 
-    table = format_table(rows, ["trimaps", "method", "sad", "mse", "grad", "conn", "s_per_image"])
+    table = format_table(rows, ["trimaps", "method", "sad", "mse", "grad", "conn", "s_per_image", "s_per_mp"])
     table += "\n\nMeans over the photos; SAD, Grad and Conn in thousands, MSE on the unknown region.\n\n"
     table += "\n\n".join(text_tables)
     machine = machine_info(THREADS)
