@@ -5,7 +5,7 @@ speck and hole. This script makes one like that from a shared photo's ground tru
 at 1/8 resolution and upsampled bilinearly, a speck and a hole added), then runs exactly what
 ``deepmatting predict --image PHOTO --mask MASK --outputs alpha,cutout,trimap`` runs, and draws the steps.
 
-    .venv/bin/python scripts/figure_mask.py --photo GT03 --out docs/images/mask_pipeline.png
+    .venv/bin/python scripts/figure_mask.py --photo GT01 --out docs/images/mask_pipeline.png
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def segmenter_like_mask(alpha: np.ndarray, factor: int = 8) -> np.ndarray:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--photos", default=str(PHOTOS))
-    p.add_argument("--photo", default="GT03")
+    p.add_argument("--photo", default="GT01")
     p.add_argument("--out", default=str(ROOT / "docs" / "images" / "mask_pipeline.png"))
     args = p.parse_args()
     photos = Path(args.photos)
