@@ -13,15 +13,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-
 from deepmatting import predict
 from deepmatting.backends import load_backend
 from deepmatting.closed_form import closed_form_alpha
 from deepmatting.data import CustomDataset
 from deepmatting.metrics import sad_score
+from deepmatting.visualize import panel_grid
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = ROOT.parent / "shared" / "data" / "alphamatting-lowres"
@@ -50,17 +47,8 @@ def main() -> int:
             (model, f"model, SAD {sad_score(model, truth, trimap):.1f}"),
             (classical, f"closed-form, SAD {sad_score(classical, truth, trimap):.1f}"),
         ])
-    h, w = rows[0][0][0].shape[:2]
-    fig = Figure(figsize=(3.0 * len(rows[0]), (3.0 * h / w + 0.4) * len(rows)), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = np.atleast_2d(fig.subplots(len(rows), len(rows[0])))
-    for row_axes, row in zip(axes, rows, strict=True):
-        for ax, (panel, title) in zip(row_axes, row, strict=True):
-            ax.imshow(panel, cmap="gray" if panel.ndim == 2 else None, vmin=0, vmax=1)
-            ax.set_title(title, fontsize=10)
-            ax.set_axis_off()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out)
+    panel_grid(rows, args.out)
     print(f"wrote {args.out}")
     return 0
 

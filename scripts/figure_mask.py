@@ -14,13 +14,11 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from deepmatting import cutout, predict
 from deepmatting.data import read_alpha, read_image, resize_array
 from deepmatting.inference import mask_to_trimap
-from deepmatting.visualize import checkerboard
+from deepmatting.visualize import checkerboard, panel_grid
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = ROOT.parent / "shared" / "data" / "alphamatting-lowres"
@@ -55,14 +53,8 @@ def main() -> int:
     shown = rgba[..., 3:] * rgba[..., :3] + (1 - rgba[..., 3:]) * board
     panels = [(image, "photo"), (mask, "coarse mask (a segmenter's)"), (trimap / 255, "derived trimap"),
               (alpha, "alpha"), (shown, "cutout")]
-    fig = Figure(figsize=(3.2 * len(panels), 3.2 * h / w + 0.5), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    for ax, (panel, title) in zip(fig.subplots(1, len(panels)), panels, strict=True):
-        ax.imshow(panel, cmap="gray" if panel.ndim == 2 else None, vmin=0, vmax=1)
-        ax.set_title(title)
-        ax.set_axis_off()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out)
+    panel_grid([panels], args.out, panel_inches=3.2)
     print(f"wrote {args.out}")
     return 0
 

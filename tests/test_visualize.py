@@ -67,3 +67,14 @@ def test_bad_inputs():
         side_by_side(image, alpha[:-1])
     with pytest.raises(ValueError, match="background"):
         side_by_side(image, alpha, background="plaid")
+
+
+def test_panel_grid_draws_rows_of_titled_panels(tmp_path):
+    from deepmatting.visualize import panel_grid
+
+    gray, rgb = np.linspace(0, 1, 8 * 12).reshape(8, 12), np.zeros((8, 12, 3))
+    path = tmp_path / "grid.png"
+    fig = panel_grid([[(gray, "a"), (rgb, "b")], [(gray, "c")]], path)
+    assert [ax.get_title() for ax in fig.axes] == ["a", "b", "c", ""]  # a short row leaves an empty panel
+    assert fig.axes[0].images[0].get_cmap().name == "gray" and fig.axes[1].images[0].get_array().ndim == 3
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

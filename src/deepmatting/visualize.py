@@ -172,3 +172,34 @@ def side_by_side(image: np.ndarray, alpha: np.ndarray, path: str | os.PathLike |
     if path is not None:
         fig.savefig(path, format="png", dpi=dpi)
     return fig
+
+
+def panel_grid(rows: Sequence[Sequence[tuple[np.ndarray, str]]], path: str | os.PathLike | None = None, *,
+               panel_inches: float = 3.0, dpi: int = 100) -> Figure:
+    """A grid of titled panels, one list of ``(array, title)`` per row (the README's figures).
+
+    Arrays are HxW (drawn in gray, 0 black to 1 white) or HxWx3 RGB, float in [0, 1]; all panels take the
+    aspect of the first one. Returns the figure (its ``axes`` row by row); saves it as PNG when ``path``
+    is given.
+
+    Examples
+    --------
+    >>> fig = panel_grid([[(np.zeros((8, 12)), "a"), (np.ones((8, 12, 3)), "b")]])
+    >>> [ax.get_title() for ax in fig.axes]
+    ['a', 'b']
+    """
+    h, w = np.shape(rows[0][0][0])[:2]
+    columns = max(len(row) for row in rows)
+    fig = Figure(figsize=(panel_inches * columns, (panel_inches * h / w + 0.4) * len(rows)), dpi=dpi,
+                 layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(rows), columns, squeeze=False)
+    for row_axes, row in zip(axes, rows, strict=True):
+        for ax, (panel, title) in zip(row_axes, row, strict=False):
+            ax.imshow(panel, cmap="gray" if np.ndim(panel) == 2 else None, vmin=0, vmax=1)
+            ax.set_title(title, fontsize=10)
+        for ax in row_axes:
+            ax.set_axis_off()
+    if path is not None:
+        fig.savefig(path, format="png", dpi=dpi)
+    return fig
