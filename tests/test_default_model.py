@@ -20,6 +20,16 @@ def test_default_weights_ship_and_load():
     assert raw["trained_on"] and not set(raw["held_out"]) & {p.rsplit("/", 1)[-1] for p in raw["trained_on"]}
 
 
+def test_best_quality_weights_ship_and_load():
+    weights = default_weights("best")
+    assert weights is not None, "src/deepmatting/weights/best.pt is missing (recipe effnet-cf)"
+    with weights as path:
+        model = DeepMatting.from_checkpoint(path)
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    assert model.config.arch == "effnet-cf" and raw.get("recipe") == "effnet-cf"
+    assert not set(raw["held_out"]) & {p.rsplit("/", 1)[-1] for p in raw["trained_on"]}
+
+
 def test_predict_without_a_model_uses_the_default():
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
@@ -31,3 +41,15 @@ def test_predict_without_a_model_uses_the_default():
     assert alpha.shape == (45, 61) and alpha.dtype == np.float32
     assert (alpha[trimap == 0] == 0).all() and (alpha[trimap == 255] == 1).all()
     assert 0 <= alpha.min() and alpha.max() <= 1
+
+
+def test_best_quality_predicts_with_the_shipped_refiner():
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 255, (40, 52, 3), dtype=np.uint8)
+    trimap = np.zeros((40, 52), np.uint8)
+    trimap[:, 26:] = 255
+    trimap[:, 20:32] = 128
+    alpha = predict(image, trimap, quality="best")
+    assert alpha.shape == (40, 52) and np.isfinite(alpha).all()
+    assert (alpha[trimap == 0] == 0).all() and (alpha[trimap == 255] == 1).all()
