@@ -2,7 +2,7 @@
 
 Each row is one shared photo scored by a fold model that never saw it (``fold_a`` models saw the second
 fold only, see ``scripts/recipe.py``): the photo, its trimap, the ground truth, the model's alpha and
-closed-form matting's, each alpha titled with its SAD.
+closed-form matting's (and, with ``--refiner``, a refining model's), each alpha titled with its SAD.
 
     .venv/bin/python scripts/figure_failures.py runs/pretrained/fold_a/last.pt --photos-named GT13 GT21 \
         --out docs/images/failure_cases.png
@@ -29,11 +29,13 @@ def main() -> int:
     p.add_argument("checkpoint", help="a fold model that did not see the photos")
     p.add_argument("--photos", default=str(PHOTOS))
     p.add_argument("--photos-named", nargs="+", default=["GT13", "GT21"])
+    p.add_argument("--refiner", default=None, help="also show this model (e.g. the effnet-cf fold model)")
     p.add_argument("--trimaps", default="trimaps", help="trimaps (Trimap1) or trimaps_alt (Trimap2)")
     p.add_argument("--out", default=str(ROOT / "docs" / "images" / "failure_cases.png"))
     args = p.parse_args()
     dataset = CustomDataset(args.photos, trimaps=args.trimaps)
     backend = load_backend(args.checkpoint)
+    refiner = load_backend(args.refiner) if args.refiner else None
     rows = []
     for name in args.photos_named:
         sample = dataset[dataset.names.index(name)]
@@ -47,6 +49,9 @@ def main() -> int:
             (model, f"model, SAD {sad_score(model, truth, trimap):.1f}"),
             (classical, f"closed-form, SAD {sad_score(classical, truth, trimap):.1f}"),
         ])
+        if refiner is not None:
+            refined = predict(image, trimap, backend=refiner)
+            rows[-1].append((refined, f"best quality, SAD {sad_score(refined, truth, trimap):.1f}"))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     panel_grid(rows, args.out)
     print(f"wrote {args.out}")
