@@ -4,8 +4,8 @@ The data: the alphamatting.com low-resolution training photos in ``SHARED_DATA``
 alphamatting-lowres`` beside the repository: ``images/``, ``alphas/``, ``trimaps/`` = Trimap1,
 ``trimaps_alt/`` = Trimap2), read in place with ``deepmatting.data.CustomDataset``. Methods:
 
-- the package's models, as checkpoints: ``runs/demo/best.pt`` when it exists (``make demo``), the
-  packaged default weights when they ship (``deepmatting.checkpoint.default_weights()``), and every
+- the package's models: ``runs/demo/best.pt`` when it exists (``make demo``), the packaged default and
+  best-quality weights when they ship (``deepmatting.checkpoint.default_weights``), and every
   ``--checkpoint NAME=PATH``; run at full resolution through ``predict`` (``load_backend``);
 - ``trimap``: the trimap itself with unknown = 0.5, the floor any method must beat;
 - ``closed-form`` and ``knn`` from ``pymatting`` (the optional ``baseline`` extra: ``pip install
@@ -103,16 +103,21 @@ def _checkpoint_arg(text: str) -> tuple[str, Path]:
 
 def model_methods(checkpoints: list[tuple[str, Path]], device: str) -> dict:
     """Predictors of the models: the demo run's best checkpoint, the packaged weights, and ``checkpoints``."""
-    found: list[tuple[str, Path | None]] = []
+    found: list[tuple[str, Path | str]] = []
     if DEMO_CHECKPOINT.is_file():
         found.append(("demo", DEMO_CHECKPOINT))
-    if default_weights() is not None:
-        found.append(("default", None))  # load_backend() with no file: the packaged weights
+    for quality, name in (("fast", "default"), ("best", "best quality")):
+        if default_weights(quality) is not None:
+            found.append((name, quality))  # as predict runs them
     found += checkpoints
     methods, sources = {}, {}
-    for name, path in found:
-        methods[name] = sample_predictor(load_backend(path, device=device))
-        sources[name] = "packaged default weights" if path is None else os.path.relpath(path, REPO)
+    for name, source in found:
+        if isinstance(source, str):
+            methods[name] = sample_predictor(load_backend(quality=source, device=device))
+            sources[name] = f"packaged weights, quality {source!r}"
+        else:
+            methods[name] = sample_predictor(load_backend(source, device=device))
+            sources[name] = os.path.relpath(source, REPO)
     return {"predictors": methods, "sources": sources}
 
 
