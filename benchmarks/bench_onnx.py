@@ -1,9 +1,10 @@
 """onnxruntime vs PyTorch eager: CPU latency of one forward pass at 1024x1024, and the largest difference.
 
-The default architecture with random weights (latency does not depend on the weights), batch 1, a trimap
-with an unknown band; PyTorch and onnxruntime both limited to the same number of threads (2 by default).
-PyTorch runs twice: plain eager (NCHW, as ``model(image, trimap)``) and through ``TorchBackend`` (the path
-``predict`` takes: channels-last, inference mode). Median of ``--repeats`` runs after ``--warmup``.
+The shipped default weights' architecture (``--arch`` another) with random weights (latency does not
+depend on the weights), batch 1, a trimap with an unknown band; PyTorch and onnxruntime both limited to
+the same number of threads (2 by default). PyTorch runs twice: plain eager (NCHW, as
+``model(image, trimap)``) and through ``TorchBackend`` (the path ``predict`` takes: channels-last,
+inference mode). Median of ``--repeats`` runs after ``--warmup``.
 
     .venv/bin/python benchmarks/bench_onnx.py            # writes benchmarks/results/onnx.json
 """
@@ -22,17 +23,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import format_table, machine_info, median_time, write_results  # noqa: E402
+from common import format_table, machine_info, median_time, shipped_arch, write_results  # noqa: E402
 
 from deepmatting import DeepMatting  # noqa: E402
 from deepmatting.backends import OnnxBackend, TorchBackend  # noqa: E402
 from deepmatting.export import export_onnx  # noqa: E402
-from deepmatting.models import DEFAULT_ARCH  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--arch", default=DEFAULT_ARCH)
+    parser.add_argument("--arch", default=None, help="default: the shipped default weights' architecture")
     parser.add_argument("--size", type=int, default=1024, help="height and width in pixels (default 1024)")
     parser.add_argument("--threads", type=int, default=2, help="intra-op threads for both (default 2)")
     parser.add_argument("--repeats", type=int, default=5)
@@ -41,7 +41,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = DeepMatting(args.arch).eval()
+    model = DeepMatting(args.arch or shipped_arch()).eval()
     rng = np.random.default_rng(0)
     s = args.size
     image = rng.random((1, 3, s, s), dtype=np.float32)

@@ -100,3 +100,16 @@ def write_results(name: str, payload: dict, table: str | None = None) -> Path:
     os.replace(tmp, path)
     print(f"wrote {path}")
     return path
+
+
+def shipped_arch() -> str:
+    """The architecture of the packaged default weights (the registry's default when none ship)."""
+    from deepmatting import DeepMatting
+    from deepmatting.checkpoint import default_weights
+    from deepmatting.models import DEFAULT_ARCH
+
+    weights = default_weights()
+    if weights is None:
+        return DEFAULT_ARCH
+    with weights as path:
+        return DeepMatting.from_checkpoint(path).config.arch
