@@ -1,6 +1,7 @@
 """The default model that ships inside the package: present, small, loaded when no model is given."""
 
 import numpy as np
+import pytest
 import torch
 
 from deepmatting import DeepMatting, predict
@@ -30,26 +31,20 @@ def test_best_quality_weights_ship_and_load():
     assert not set(raw["held_out"]) & {p.rsplit("/", 1)[-1] for p in raw["trained_on"]}
 
 
-def test_predict_without_a_model_uses_the_default():
+def _noise_with_a_band(h: int, w: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A uint8 HxWx3 noise image and a trimap: background left, foreground right, unknown between."""
+    image = np.random.default_rng(seed).integers(0, 255, (h, w, 3), dtype=np.uint8)
+    trimap = np.zeros((h, w), np.uint8)
+    trimap[:, w // 2:] = 255
+    trimap[:, w // 2 - 6: w // 2 + 6] = 128
+    return image, trimap
+
+
+@pytest.mark.parametrize("quality", ["fast", None, "best"])
+def test_the_shipped_models_predict_without_a_model_given(quality):
     torch.set_num_threads(1)
-    rng = np.random.default_rng(0)
-    image = rng.integers(0, 255, (45, 61, 3), dtype=np.uint8)
-    trimap = np.zeros((45, 61), np.uint8)
-    trimap[:, 30:] = 255
-    trimap[:, 24:36] = 128
-    alpha = predict(image, trimap)
-    assert alpha.shape == (45, 61) and alpha.dtype == np.float32
+    image, trimap = _noise_with_a_band(45, 61, seed=0)
+    alpha = predict(image, trimap) if quality is None else predict(image, trimap, quality=quality)
+    assert alpha.shape == (45, 61) and alpha.dtype == np.float32 and np.isfinite(alpha).all()
     assert (alpha[trimap == 0] == 0).all() and (alpha[trimap == 255] == 1).all()
     assert 0 <= alpha.min() and alpha.max() <= 1
-
-
-def test_best_quality_predicts_with_the_shipped_refiner():
-    torch.set_num_threads(1)
-    rng = np.random.default_rng(1)
-    image = rng.integers(0, 255, (40, 52, 3), dtype=np.uint8)
-    trimap = np.zeros((40, 52), np.uint8)
-    trimap[:, 26:] = 255
-    trimap[:, 20:32] = 128
-    alpha = predict(image, trimap, quality="best")
-    assert alpha.shape == (40, 52) and np.isfinite(alpha).all()
-    assert (alpha[trimap == 0] == 0).all() and (alpha[trimap == 255] == 1).all()
