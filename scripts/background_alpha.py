@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from recipe import folds  # scripts/recipe.py, beside this script
+from recipe import folds, held_out  # scripts/recipe.py, beside this script
 
 from deepmatting.backends import load_backend
 from deepmatting.data import CustomDataset
@@ -42,21 +42,18 @@ def main() -> int:
     photos = Path(args.photos)
     fold_names = folds(CustomDataset(photos).names)
     baselines = baseline_predictors([b for b in args.baselines.split(",") if b], skip_missing=True)
+    # each fold model once, with the photos it did not see
+    models = [(sample_predictor(load_backend(c)), held_out(Path(c), fold_names)) for c in args.checkpoints]
     out: dict = {}
     for trimaps in ("trimaps", "trimaps_alt"):
         dataset = CustomDataset(photos, trimaps=trimaps)
         rows: dict[str, dict[str, float]] = {}
-        for checkpoint in map(Path, args.checkpoints):
-            scored = fold_names[0] if checkpoint.parent.name == "fold_a" else fold_names[1]
-            methods = {"model": sample_predictor(load_backend(checkpoint)), **baselines}
+        for model, scored in models:
             for name in scored:
                 sample = dataset[dataset.names.index(name)]
-                trimap = np.asarray(sample["trimap"]).reshape(sample["alpha"].shape[:2])
-                truth = np.asarray(sample["alpha"]).reshape(trimap.shape)
-                rows[name] = {
-                    m: background_alpha(np.asarray(f(sample)).reshape(trimap.shape), truth, trimap)
-                    for m, f in methods.items()
-                }
+                methods = {"model": model, **baselines}
+                rows[name] = {m: background_alpha(f(sample), sample["alpha"], sample["trimap"])
+                              for m, f in methods.items()}
                 print(trimaps, name, {m: round(v, 4) for m, v in rows[name].items()}, flush=True)
         means = {m: float(np.nanmean([r[m] for r in rows.values()])) for m in next(iter(rows.values()))}
         print(f"{trimaps}: mean over {len(rows)} photos: {({m: round(v, 4) for m, v in means.items()})}")

@@ -140,6 +140,24 @@ def folds(names: list[str]) -> tuple[list[str], list[str]]:
     return names[0::2], names[1::2]
 
 
+#: The folders of a run's fold models: ``fold_a`` trains on the second fold and scores the first,
+#: ``fold_b`` the reverse.
+FOLD_MODELS = ("fold_a", "fold_b")
+
+
+def held_out(checkpoint: Path, fold_names: tuple[list[str], list[str]]) -> list[str]:
+    """The photos the fold model ``OUT/fold_a/*.pt`` or ``OUT/fold_b/*.pt`` did not see (it scores them)."""
+    fold = Path(checkpoint).parent.name
+    if fold not in FOLD_MODELS:
+        raise ValueError(f"{checkpoint}: expected a checkpoint inside a fold_a/ or fold_b/ folder")
+    return fold_names[FOLD_MODELS.index(fold)]
+
+
+def recipe_summary(rec: Recipe) -> dict:
+    """The recipe's settings as a report stores them (the model config as a dict)."""
+    return {k: (v.__dict__ if isinstance(v, ModelConfig) else v) for k, v in rec.__dict__.items()}
+
+
 def prepare_composition_folder(
     photos: Path, names: list[str], out: Path, n_synthetic_bgs: int, seed: int = 0
 ) -> Path:
@@ -221,7 +239,7 @@ def run_recipe(
     fold_names = folds(names)
     started = time.monotonic()
     report: dict = {
-        "recipe": {k: (v if not isinstance(v, ModelConfig) else v.__dict__) for k, v in rec.__dict__.items()},
+        "recipe": recipe_summary(rec),
         "photos": str(photos),
         "folds": fold_names,
         "trimap_sets": {},
@@ -239,7 +257,7 @@ def run_recipe(
         # the last model, not the best on the synthetic validation set (which says little about photos)
         return out / tag / "last.pt"
 
-    checkpoints = [train_on(fold_names[1], "fold_a"), train_on(fold_names[0], "fold_b")]
+    checkpoints = [train_on(fold_names[1], FOLD_MODELS[0]), train_on(fold_names[0], FOLD_MODELS[1])]
     tables = cross_validate(photos, checkpoints, fold_names, baselines, progress=progress)
     report["trimap_sets"] = {t: {m: public_result(r) for m, r in tab.items()} for t, tab in tables.items()}
     # the cross-validated numbers are kept even if the final model's run is cut short

@@ -15,9 +15,8 @@ import json
 import sys
 from pathlib import Path
 
-from recipe import RECIPES, cross_validate, folds  # scripts/recipe.py, beside this script
+from recipe import RECIPES, cross_validate, folds, held_out, recipe_summary  # scripts/recipe.py
 
-from deepmatting.config import ModelConfig
 from deepmatting.data import CustomDataset
 from deepmatting.evaluate import public_result
 
@@ -33,17 +32,15 @@ def main() -> int:
     p.add_argument("--baselines", default="trimap,closed-form,knn")
     args = p.parse_args()
     checkpoint, photos = Path(args.checkpoint), Path(args.photos)
-    fold = checkpoint.parent.name
-    if fold not in ("fold_a", "fold_b"):
-        print(f"{checkpoint}: expected a checkpoint inside a fold_a/ or fold_b/ folder", file=sys.stderr)
+    try:
+        scored = held_out(checkpoint, folds(CustomDataset(photos).names))
+    except ValueError as e:
+        print(e, file=sys.stderr)
         return 2
-    fold_names = folds(CustomDataset(photos).names)
-    scored = fold_names[0] if fold == "fold_a" else fold_names[1]
     baselines = tuple(b for b in args.baselines.split(",") if b)
     tables = cross_validate(photos, [checkpoint], (scored,), baselines)
-    rec = RECIPES[args.recipe]
     report = {
-        "recipe": {k: (v if not isinstance(v, ModelConfig) else v.__dict__) for k, v in rec.__dict__.items()},
+        "recipe": recipe_summary(RECIPES[args.recipe]),
         "photos": str(photos),
         "checkpoint": str(checkpoint),
         "scored": scored,
