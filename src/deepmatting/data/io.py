@@ -246,11 +246,17 @@ def read_trimap(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PI
     return snap_trimap(_read_plane(path, "trimap", max_pixels), path)
 
 
-def write_alpha(path: str | os.PathLike, alpha: np.ndarray, bits: int = 8, compress_level: int = 1) -> None:
+#: zlib level of the PNGs the package writes (alphas, cutouts, the server's images): 1 saves a 12 MP RGBA
+#: cutout about 4x faster than Pillow's default 6 (measured 0.46 s against 2.0 s), for a file about a
+#: fifth larger.
+PNG_COMPRESS_LEVEL = 1
+
+
+def write_alpha(path: str | os.PathLike, alpha: np.ndarray, bits: int = 8,
+                compress_level: int = PNG_COMPRESS_LEVEL) -> None:
     """Write an ``HxW`` float alpha in [0,1] as an 8- or 16-bit grayscale PNG (values clipped to [0, 1]).
 
-    ``compress_level`` is zlib's (0-9): 1 (the default) is several times faster than Pillow's 6 on large
-    mattes, for a slightly larger file.
+    ``compress_level`` is zlib's (0-9), :data:`PNG_COMPRESS_LEVEL` by default.
     """
     if bits not in (8, 16):
         raise ValueError(f"write_alpha: bits must be 8 or 16, got {bits}")

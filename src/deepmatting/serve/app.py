@@ -64,6 +64,7 @@ from PIL import Image
 from .. import checkpoint
 from ..backends import Backend, describe_backend, load_backend
 from ..data import DatasetError, SyntheticMattingDataset, image_size, read_alpha, read_image, read_trimap
+from ..data.io import PNG_COMPRESS_LEVEL
 from ..foreground import cutout, estimate_foreground
 from ..inference import mask_to_trimap, predict
 from ..tensors import TRIMAP_BG, TRIMAP_FG, TRIMAP_UNKNOWN
@@ -242,7 +243,7 @@ def scribbles_to_trimap(scribbles: np.ndarray) -> np.ndarray:
 def png_bytes(array: np.ndarray, mode: str | None = None) -> bytes:
     """An ``HxW`` / ``HxWxC`` uint8 array as PNG file bytes."""
     buffer = io.BytesIO()
-    Image.fromarray(array, mode=mode).save(buffer, format="PNG", compress_level=1)
+    Image.fromarray(array, mode=mode).save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     return buffer.getvalue()
 
 
