@@ -52,7 +52,7 @@ from scipy import ndimage  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from common import SHARED_DATA, format_table, machine_info, write_results  # noqa: E402
+from common import SHARED_DATA, format_table, machine_info, photos_or_skip, write_results  # noqa: E402
 
 from deepmatting.closed_form import closed_form_system, solve_closed_form  # noqa: E402
 from deepmatting.data import read_alpha, read_image, read_trimap  # noqa: E402
@@ -253,11 +253,8 @@ def main() -> None:
     p.add_argument("--study-photos", nargs="+", default=STUDY_PHOTOS, metavar="NAME:TRIMAPS",
                    help="photos for --study (default: %(default)s)")
     args = p.parse_args()
-    data = args.data.resolve()
-    if not (data / "images").is_dir():
-        reason = f"no data folder {data} (expected images/, alphas/, trimaps/, trimaps_alt/)"
-        print(f"{reason}: closed-form benchmark skipped")
-        write_results("closed_form", {"skipped": reason})
+    data = photos_or_skip(args.data, "closed_form", "images/, alphas/, trimaps/, trimaps_alt/")
+    if data is None:
         return
     with_pymatting = importlib.util.find_spec("pymatting") is not None
     if not with_pymatting:

@@ -35,7 +35,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from common import SHARED_DATA, format_table, machine_info, write_results  # noqa: E402
+from common import SHARED_DATA, format_table, machine_info, photos_or_skip, write_results  # noqa: E402
 
 from deepmatting import evaluate  # noqa: E402
 from deepmatting.backends import load_backend  # noqa: E402
@@ -136,11 +136,8 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(THREADS)
 
-    data = args.data.resolve()
-    if not (data / "images").is_dir():
-        reason = f"no data folder {data} (expected images/, alphas/, trimaps/)"
-        print(f"{reason}: quality benchmark skipped")
-        write_results("quality", {"skipped": reason})
+    data = photos_or_skip(args.data, "quality", "images/, alphas/, trimaps/")
+    if data is None:
         return
     sets = list(TRIMAP_SETS) if args.both_trimaps else [args.trimaps]
     for trimap_set in list(sets):

@@ -113,3 +113,18 @@ def shipped_arch() -> str:
         return DEFAULT_ARCH
     with weights as path:
         return DeepMatting.from_checkpoint(path).config.arch
+
+
+def photos_or_skip(data: Path, name: str, layout: str) -> Path | None:
+    """``data`` resolved, when it holds photos (``images/``); otherwise the benchmark ``name`` is skipped:
+    the reason is printed and written to ``results/<name>.json``, and None is returned.
+
+    ``layout`` lists the folders the benchmark reads, for the message (e.g. "images/, alphas/, trimaps/").
+    """
+    data = data.resolve()
+    if (data / "images").is_dir():
+        return data
+    reason = f"no data folder {data} (expected {layout})"
+    print(f"{reason}: {name.replace('_', '-')} benchmark skipped")
+    write_results(name, {"skipped": reason})
+    return None
