@@ -177,17 +177,14 @@ def test_cli_export_errors(tmp_path, capsys):
     assert not out.exists()
 
 
-def test_shipped_models_run_in_onnxruntime_from_a_cached_export(tmp_path, monkeypatch):
+def test_shipped_models_run_in_onnxruntime_from_a_cached_export(tmp_path, monkeypatch, ship):
     from deepmatting import backends
 
     torch.manual_seed(0)
     path = tmp_path / "shipped.pt"
     DeepMatting(width=0.5).save(path)
-    monkeypatch.setattr("deepmatting.models.deepmatting.default_weights",
-                        lambda quality="fast": __import__("contextlib").nullcontext(path))
     monkeypatch.setenv("DEEPMATTING_CACHE", str(tmp_path / "cache"))
-    backends._shipped_backend.cache_clear()
-    try:
+    with ship({"fast": path}):
         fast = backends.load_backend(device="cpu", runtime="auto")
         assert isinstance(fast, OnnxBackend) and fast.source == "the shipped default"
         assert len(list((tmp_path / "cache").glob("light-unet-*.onnx"))) == 1  # exported once, cached
@@ -199,5 +196,3 @@ def test_shipped_models_run_in_onnxruntime_from_a_cached_export(tmp_path, monkey
         assert len(list((tmp_path / "cache").glob("*.onnx"))) == 1
         with pytest.raises(ValueError, match="runtime 'tpu'"):
             backends.load_backend(runtime="tpu")
-    finally:
-        backends._shipped_backend.cache_clear()

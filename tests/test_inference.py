@@ -1,7 +1,6 @@
 """predict(): any size, tiling (exact with a per-pixel stub, seamless with a real model), known regions,
 masks, the three model forms, backends, and input validation."""
 
-import contextlib
 
 import numpy as np
 import pytest
@@ -148,7 +147,7 @@ def test_coarse_masks_from_segmenters_are_cleaned_and_their_doubt_kept():
     assert coarse_mask_band(np.ones((5000, 5000), bool)) == 113
 
 
-def test_model_forms_instance_checkpoint_and_default(model, tmp_path, monkeypatch):
+def test_model_forms_instance_checkpoint_and_default(model, tmp_path, ship):
     image, trimap = _inputs(45, 70)
     path = tmp_path / "m.pt"
     model.save(path)
@@ -156,15 +155,11 @@ def test_model_forms_instance_checkpoint_and_default(model, tmp_path, monkeypatc
     np.testing.assert_allclose(predict(image, trimap, model=path), a, atol=1e-6)
     np.testing.assert_allclose(predict(image, trimap, model=str(path)), a, atol=1e-6)
 
-    backends._shipped_backend.cache_clear()  # the shipped default is loaded once per process
-    monkeypatch.setattr("deepmatting.models.deepmatting.default_weights", lambda quality="fast": None)
-    with pytest.raises(CheckpointError, match="no default model ships"):
+    with ship({}), pytest.raises(CheckpointError, match="no default model ships"):
         predict(image, trimap)
-    shipped = lambda quality="fast": contextlib.nullcontext(path)  # noqa: E731
-    monkeypatch.setattr("deepmatting.models.deepmatting.default_weights", shipped)
-    np.testing.assert_allclose(predict(image, trimap), a, atol=1e-6)
-    assert backends.load_backend() is backends.load_backend()  # cached: loaded and prepared once
-    backends._shipped_backend.cache_clear()
+    with ship({"fast": path}):
+        np.testing.assert_allclose(predict(image, trimap), a, atol=1e-6)
+        assert backends.load_backend() is backends.load_backend()  # cached: loaded and prepared once
 
 
 def test_training_mode_is_restored(model):
@@ -258,20 +253,14 @@ def test_a_refining_model_is_given_the_closed_form_matte():
     np.testing.assert_allclose(alpha[unknown], expected[unknown], atol=1e-5)
 
 
-def test_quality_chooses_among_the_shipped_models(tmp_path, monkeypatch):
-    path = tmp_path / "best.pt"
-    DeepMatting("effnet-cf", pretrained_encoder=False).save(path)
-    shipped = {"fast": None, "best": path}
-    monkeypatch.setattr("deepmatting.models.deepmatting.default_weights",
-                        lambda quality="fast": shipped[quality] and contextlib.nullcontext(shipped[quality]))
-    backends._shipped_backend.cache_clear()
-    best = load_backend(quality="best", device="cpu")
-    assert best.prior == "closed-form" and best.source == "the shipped best model"
-    with pytest.raises(CheckpointError, match="no default model ships"):
-        load_backend(quality="fast")
-    with pytest.raises(ValueError, match="a quality or a model, not both"):
-        load_backend(path, quality="best")
-    backends._shipped_backend.cache_clear()
+def test_quality_chooses_among_the_shipped_models(ship, tiny_best_checkpoint):
+    with ship({"best": tiny_best_checkpoint}):  # a build that ships only the best model
+        best = load_backend(quality="best", device="cpu")
+        assert best.prior == "closed-form" and best.source == "the shipped best model"
+        with pytest.raises(CheckpointError, match="no default model ships"):
+            load_backend(quality="fast")
+        with pytest.raises(ValueError, match="a quality or a model, not both"):
+            load_backend(tiny_best_checkpoint, quality="best")
 
 
 def test_an_all_unknown_trimap_gives_a_refining_model_a_neutral_prior():

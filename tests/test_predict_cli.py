@@ -92,16 +92,13 @@ def test_mask_and_16bit_alpha(tmp_path, checkpoint):
     np.testing.assert_allclose(alpha / 65535, expected, atol=1 / 65535 + 1e-6)
 
 
-def test_clear_errors(tmp_path, checkpoint, capsys, monkeypatch):
+def test_clear_errors(tmp_path, checkpoint, capsys, ship):
     images, trimaps, out = tmp_path / "images", tmp_path / "trimaps", tmp_path / "out"
     _write_sample(images, trimaps, "a")
     assert _run("--checkpoint", checkpoint, "--image", images, "--out", out) == 2
     assert "--trimap" in capsys.readouterr().err
-    monkeypatch.setattr("deepmatting.models.deepmatting.default_weights", lambda quality="fast": None)
-    from deepmatting.backends import _shipped_backend
-
-    _shipped_backend.cache_clear()
-    assert _run("--image", images, "--trimap", trimaps, "--out", out) == 2
+    with ship({}):  # a build that ships no model
+        assert _run("--image", images, "--trimap", trimaps, "--out", out) == 2
     assert "no default model ships" in capsys.readouterr().err
     missing = tmp_path / "nope"
     assert _run("--checkpoint", checkpoint, "--image", missing, "--trimap", trimaps, "--out", out) == 2

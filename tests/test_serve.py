@@ -412,14 +412,11 @@ def test_serve_help_names_the_library_defaults():
         assert f"(default: {value})" in text
 
 
-def test_serve_command_without_a_model_says_so(capsys, monkeypatch):
-    from deepmatting.backends import _shipped_backend
+def test_serve_command_without_a_model_says_so(capsys, ship):
     from deepmatting.cli import main
 
-    # as in a build that ships no model
-    monkeypatch.setattr("deepmatting.models.deepmatting.default_weights", lambda quality="fast": None)
-    _shipped_backend.cache_clear()
-    assert main(["serve", "--port", "0"]) == 2
+    with ship({}):  # a build that ships no model
+        assert main(["serve", "--port", "0"]) == 2
     assert "no default model" in capsys.readouterr().err
 
 
