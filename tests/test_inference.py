@@ -292,3 +292,55 @@ def test_large_images_get_their_prior_solved_smaller(monkeypatch):
     assert half.shape == full.shape and half.dtype == np.float32
     _check_known(half, trimap)
     assert np.abs(half - full)[trimap == 128].mean() < 0.1  # the same matte, at lower detail
+
+
+def _saturated_photo(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """A uint8 photo that is mostly pure white (255, as over-exposed skies are) with dark noise on the left,
+    and a trimap with a thin unknown band down the middle."""
+    image = np.full((h, w, 3), 255, np.uint8)
+    image[:, : w // 2] = np.random.default_rng(0).integers(0, 80, (h, w // 2, 3), dtype=np.uint8)
+    image[::7, ::5] = 0
+    trimap = np.zeros((h, w), np.uint8)
+    trimap[:, w // 2:] = 255
+    trimap[:, w // 2 - 24: w // 2 + 24] = 128
+    return image, trimap
+
+
+def test_a_large_saturated_photo_has_its_prior_solved_smaller_without_a_range_error():
+    from deepmatting.data import classical_matte
+
+    image, trimap = _saturated_photo(3000, 4000)  # 12 MP: the prior is solved at 1 MP, resampled
+    alpha = classical_matte("closed-form", image.astype(np.float32) / 255, trimap)
+    assert alpha.shape == (3000, 4000) and 0 <= alpha.min() and alpha.max() <= 1
+    _check_known(alpha, trimap)
+
+
+@pytest.mark.parametrize("quality", ["fast", "best"])
+def test_every_quality_predicts_a_large_saturated_photo(quality, ship, tiny_checkpoint, tiny_best_checkpoint,
+                                                         one_thread):
+    image, trimap = _saturated_photo(3000, 4000)
+    with ship({"fast": tiny_checkpoint, "best": tiny_best_checkpoint}):
+        alpha = predict(image, trimap, quality=quality)
+    assert alpha.shape == (3000, 4000) and np.isfinite(alpha).all()
+    _check_known(alpha, trimap)
+
+
+def test_resampling_stays_within_the_input_range():
+    from deepmatting.data.transforms import resize_array
+
+    image = np.ones((997, 1301, 3), np.float32)
+    image[::3, ::2] = 0.0  # sharp edges: antialiased resampling rings past 1 by a rounding error
+    small = resize_array(image, (211, 333))
+    assert small.min() >= 0.0 and small.max() <= 1.0
+
+
+def test_the_closed_form_range_check_names_the_real_range():
+    from deepmatting.closed_form import closed_form_alpha
+
+    image, trimap = _inputs(24, 32)
+    bad = image.astype(np.float64) * 1.5
+    with pytest.raises(ValueError, match=r"must lie in \[0, 1\].*1\.4"):
+        closed_form_alpha(bad, trimap)
+    nearly = image.astype(np.float64)
+    nearly[0, 0] = 1 + 1e-6  # a resampling rounding error is clipped, not refused
+    assert closed_form_alpha(nearly, trimap).shape == (24, 32)

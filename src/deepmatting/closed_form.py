@@ -57,6 +57,8 @@ PRECONDITIONERS = ("lu", "jacobi")
 _LEAF_PIXELS = 16
 #: CG iterations allowed with the single-precision LU before falling back to double precision.
 _LU32_ITERATIONS = 20
+#: Image values this far outside [0, 1] (resampling's rounding: 1.0000002) are clipped, not refused.
+_RANGE_TOLERANCE = 1e-4
 
 
 @dataclass(frozen=True)
@@ -132,10 +134,11 @@ def _as_image(image: np.ndarray) -> np.ndarray:
     image = image.astype(np.float64)
     if not np.isfinite(image).all():
         raise ValueError("image has NaN or infinite values")
-    if image.min() < 0 or image.max() > 1:
+    low, high = float(image.min()), float(image.max())
+    if low < -_RANGE_TOLERANCE or high > 1 + _RANGE_TOLERANCE:
         raise ValueError(f"image values must lie in [0, 1] (divide uint8 data by 255), got "
-                         f"[{image.min():.4g}, {image.max():.4g}]")
-    return image
+                         f"[{low!r}, {high!r}]")
+    return np.clip(image, 0.0, 1.0, out=image) if low < 0 or high > 1 else image
 
 
 def _trimap_masks(trimap: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:

@@ -91,7 +91,9 @@ def resize_array(arr: np.ndarray, size: tuple[int, int], nearest: bool = False) 
     out = F.interpolate(t, size=(h, w), mode="bilinear", align_corners=False,
                         antialias=H > 2 * h or W > 2 * w)
     out = out[0, 0] if arr.ndim == 2 else out[0].permute(1, 2, 0)  # (h, w) or (h, w, C)
-    return np.ascontiguousarray(out.numpy())
+    out = np.ascontiguousarray(out.numpy())
+    # antialiased and bilinear resampling can overshoot the input's range by a rounding error (1.0000002)
+    return np.clip(out, arr.min(), arr.max(), out=out) if out.size and arr.size else out
 
 
 def _is_composite(sample: dict) -> bool:
