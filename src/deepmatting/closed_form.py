@@ -208,6 +208,14 @@ def _prior_terms(prior: np.ndarray | None, prior_weight: float | np.ndarray, sha
     return _as_plane(prior, "prior", shape), weight
 
 
+def check_solver_settings(tol: float, max_iter: int) -> None:
+    """A ValueError unless ``tol`` is a number > 0 and ``max_iter`` an integer >= 1 (the CG settings)."""
+    if isinstance(tol, bool) or not isinstance(tol, int | float | np.floating) or not tol > 0:
+        raise ValueError(f"tol must be a number > 0, got {tol!r}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, int | np.integer) or max_iter < 1:
+        raise ValueError(f"max_iter must be an integer >= 1, got {max_iter!r}")
+
+
 @dataclass(frozen=True)
 class _Problem:
     """Checked inputs: image HxWx3 float64, unknown and fg HxW bool, prior and weight HxW float64 or None."""
@@ -583,10 +591,7 @@ def solve_closed_form(image: np.ndarray, trimap: np.ndarray, *, initial: np.ndar
     problem = _problem(image, trimap, prior, prior_weight, eps, radius)
     shape = problem.unknown.shape
     start = None if initial is None else _as_plane(initial, "initial", shape)
-    if isinstance(tol, bool) or not isinstance(tol, int | float | np.floating) or not tol > 0:
-        raise ValueError(f"tol must be a number > 0, got {tol!r}")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, int | np.integer) or max_iter < 1:
-        raise ValueError(f"max_iter must be an integer >= 1, got {max_iter!r}")
+    check_solver_settings(tol, max_iter)
     if preconditioner not in PRECONDITIONERS:
         raise ValueError(f"preconditioner must be one of {PRECONDITIONERS}, got {preconditioner!r}")
 
