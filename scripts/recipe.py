@@ -62,12 +62,21 @@ class Recipe:
     trimap_blobs: float = 0.0
     trimap_keep: float = 0.0
     prior_pool: int = 2000
+    prior_variants: int = 0
     seed: int = 0
 
-    def train_config(self, data: Path, n_photos: int) -> TrainConfig:
+    @property
+    def layout(self) -> str:
+        """``"photos"``: trains on the photos themselves with their mattes solved whole
+        (:class:`deepmatting.data.PhotoPriorPool`); ``"composition"``: on composites of their foregrounds."""
+        return "photos" if self.prior_variants else "composition"
+
+    def train_config(self, data: Path, n_photos: int, prior_cache: Path | None = None) -> TrainConfig:
         composites = n_photos * self.composition_bgs
         synthetic = round(composites * self.synthetic_share / (1 - self.synthetic_share))
-        # a model that refines a classical matte trains on a pool of prior_pool samples drawn from these
+        if self.layout == "photos":
+            synthetic = 0
+        # a model that reads classical mattes trains on a pool of prior_pool samples drawn from these
         samples = self.prior_pool if get_architecture(self.model.arch).prior else composites + synthetic
         epochs = None  # until the time budget
         if self.steps is not None:
@@ -95,6 +104,8 @@ class Recipe:
             trimap_blobs=self.trimap_blobs,
             trimap_keep=self.trimap_keep,
             prior_pool=self.prior_pool,
+            prior_variants=self.prior_variants,
+            prior_cache=str(prior_cache) if prior_cache is not None else None,
         )
 
 
@@ -131,6 +142,21 @@ RECIPES = {
         trimap_blobs=0.4,
         trimap_keep=0.3,
         prior_pool=1200,
+    ),
+    # the default quality: a light U-Net fusing closed-form and KNN matting (bounded by their disagreement),
+    # trained on the photos themselves: each with its own trimaps, 3 generated trimaps and 3 composites over
+    # procedural backgrounds, both mattes solved once on the whole photo, then cropped afresh every epoch
+    "fusion": Recipe(
+        name="fusion",
+        model=ModelConfig(arch="cf-knn-fusion"),
+        steps=1200,
+        minutes=None,
+        lr=1e-3,
+        amp=True,
+        trimap_widths=(3, 30),
+        trimap_blobs=0.4,
+        prior_pool=800,
+        prior_variants=3,
     ),
 }
 
@@ -185,6 +211,20 @@ def prepare_composition_folder(
         bg = synthesize(rng, (600, 800))["bg"]
         Image.fromarray(np.round(bg * 255).astype(np.uint8)).save(out / "bg" / f"synthetic_{i:03d}.png")
     done.write_text(json.dumps([names, n_synthetic_bgs, seed]))
+    return out
+
+
+def prepare_photo_folder(photos: Path, names: list[str], out: Path) -> Path:
+    """A folder in the ``CustomDataset`` layout holding only ``names`` (links to the photos' files)."""
+    if out.exists():
+        shutil.rmtree(out)
+    for sub in ("images", "alphas", "trimaps", "trimaps_alt"):
+        if not (photos / sub).is_dir():
+            continue
+        (out / sub).mkdir(parents=True)
+        for name in names:
+            for path in (photos / sub).glob(f"{name}.*"):
+                (out / sub / path.name).symlink_to(path.resolve())
     return out
 
 
@@ -247,11 +287,15 @@ def run_recipe(
     }
 
     def train_on(train_names: list[str], tag: str) -> Path:
-        data = prepare_composition_folder(
-            photos, train_names, out / tag / "data", rec.synthetic_bgs, rec.seed
-        )
+        if rec.layout == "photos":
+            data = prepare_photo_folder(photos, train_names, out / tag / "data")
+        else:
+            data = prepare_composition_folder(
+                photos, train_names, out / tag / "data", rec.synthetic_bgs, rec.seed
+            )
         t0 = time.monotonic()
-        summary = train(rec.train_config(data, len(train_names)), out / tag, resume=True, progress=progress)
+        cfg = rec.train_config(data, len(train_names), prior_cache=out / "prior_cache")
+        summary = train(cfg, out / tag, resume=True, progress=progress)
         report["train_seconds"][tag] = round(time.monotonic() - t0, 1)
         report.setdefault("train_steps", {})[tag] = summary["steps"]
         # the last model, not the best on the synthetic validation set (which says little about photos)

@@ -28,7 +28,8 @@ def _args(model, b, h, w, seed=0):
     image, trimap = _inputs(b, h, w, seed)
     if model.prior is None:
         return image, trimap
-    return image, trimap, torch.rand(b, 1, h, w, generator=torch.Generator().manual_seed(seed + 1))
+    generator = torch.Generator().manual_seed(seed + 1)
+    return image, trimap, torch.rand(b, model.prior_channels, h, w, generator=generator)
 
 
 def test_registry_names_default_first_and_dim():

@@ -4,8 +4,8 @@ A *backend* is any object with
 
 - ``pad_multiple: int`` — what H and W get padded to (the backend pads itself; tiles are aligned to it),
 - ``input: str`` — ``"trimap"`` or ``"mask"`` (what the model reads beside the image),
-- ``prior: str | None`` — the classical matte the model refines (``"closed-form"``), if any,
-- ``__call__(image Bx3xHxW float32 [0,1], trimap Bx1xHxW float32 {0,0.5,1}[, prior Bx1xHxW]) ->
+- ``prior: str | None`` — the classical matte(s) the model reads (``"closed-form"``, ``"closed-form+knn"``),
+- ``__call__(image Bx3xHxW float32 [0,1], trimap Bx1xHxW float32 {0,0.5,1}[, prior BxPxHxW]) ->
   Bx1xHxW float32 [0,1]`` on NumPy arrays.
 
 :class:`TorchBackend` runs a :class:`~deepmatting.models.DeepMatting` (BatchNorm folded, channels-last);

@@ -113,7 +113,12 @@ class TrainConfig:
     and the batch size at run time, never stored as magic numbers here.
 
     Models that refine a classical matte train on a pool of ``prior_pool`` augmented samples whose matte is
-    computed once and cached in the run folder (:class:`deepmatting.data.PriorPool`).
+    computed once and cached in the run folder (:class:`deepmatting.data.PriorPool`). With
+    ``prior_variants`` > 0 and a photo folder (``CustomDataset`` layout) they train instead on the whole
+    photos, each expanded into its own trimaps plus ``prior_variants`` generated trimaps and as many
+    composites over new backgrounds, with the mattes solved once per variant
+    (:class:`deepmatting.data.PhotoPriorPool`), ``prior_pool`` crops per epoch. ``prior_cache`` is where
+    the solved samples are kept (default ``RUN/prior_pool``; runs may share one).
     Dataset images over ``max_megapixels`` are refused by name (a file claiming a huge size fails fast).
     ``epochs`` None trains until the time budget ``max_minutes``. ``encoder_lr_scale`` multiplies the
     learning rate of the encoder (below 1 keeps pretrained features).
@@ -145,6 +150,8 @@ class TrainConfig:
     synthetic_size: int = 320
     max_megapixels: float = 50.0
     prior_pool: int = 2000
+    prior_variants: int = 0
+    prior_cache: str | None = None
     encoder_lr_scale: float = 1.0
     trimap_widths: tuple[int, ...] = (3, 25)
     trimap_blobs: float = 0.25

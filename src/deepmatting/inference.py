@@ -111,6 +111,12 @@ def tile_side(h: int, w: int, largest: int, overlap: int, multiple: int, unknown
     return best
 
 
+def _prior_tile(prior: np.ndarray) -> np.ndarray:
+    """``hxw`` or ``hxwxP`` mattes -> ``1xPxhxw`` float32, C-contiguous."""
+    planes = prior[None] if prior.ndim == 2 else prior.transpose(2, 0, 1)
+    return np.ascontiguousarray(planes[None], dtype=np.float32)
+
+
 def run_tiled(backend: Backend, image: np.ndarray, guide: np.ndarray, unknown: np.ndarray | None = None, *,
               prior: np.ndarray | None = None, tile_size: int = DEFAULT_TILE_SIZE,
               tile_overlap: int = DEFAULT_TILE_OVERLAP) -> np.ndarray:
@@ -123,8 +129,8 @@ def run_tiled(backend: Backend, image: np.ndarray, guide: np.ndarray, unknown: n
     guide : np.ndarray, HxW float32: the trimap {0,0.5,1} or the coarse mask fed to the model
     unknown : np.ndarray, HxW bool, optional
         Pixels whose prediction is needed; tiles without any are skipped (all tiles run when None).
-    prior : np.ndarray, HxW float32 [0,1], optional
-        The classical matte, for backends that refine one (``backend.prior``).
+    prior : np.ndarray, HxW or HxWxP float32 [0,1], optional
+        The classical matte(s), for backends that read them (``backend.prior``).
     tile_size, tile_overlap : int
         The largest tile side (rounded down to ``backend.pad_multiple``; smaller tiles are used when they
         run fewer pixels, see :func:`tile_side`) and the minimum overlap between neighbours.
@@ -148,7 +154,7 @@ def run_tiled(backend: Backend, image: np.ndarray, guide: np.ndarray, unknown: n
             continue
         x = np.ascontiguousarray(image[rows, cols].transpose(2, 0, 1)[None])  # (1, 3, h, w)
         t = np.ascontiguousarray(guide[rows, cols][None, None])  # (1, 1, h, w)
-        extra = () if prior is None else (np.ascontiguousarray(prior[rows, cols][None, None]),)
+        extra = () if prior is None else (_prior_tile(prior[rows, cols]),)
         pred = np.asarray(backend(x, t, *extra), dtype=np.float32)
         if pred.shape != t.shape:
             raise CheckpointError(f"{describe_backend(backend)}: returned an alpha of shape {pred.shape} for "

@@ -2,7 +2,7 @@
 ``deepmatting export`` through :mod:`deepmatting.export`, and by :mod:`deepmatting.backends` to run the
 shipped models with onnxruntime); ``deepmatting.backends.OnnxBackend`` runs it.
 
-The exported graph has two inputs (three for models that refine a classical matte: ``prior``, Bx1xHxW)
+The exported graph has two inputs (three for models that read classical mattes: ``prior``, BxPxHxW)
 and one output, all with dynamic batch, height and width:
 
 - ``image``  ``Bx3xHxW`` float32 in [0,1]
@@ -188,7 +188,8 @@ def export_onnx(
     # an example batch whose size is not a multiple of pad_multiple, so padding is exercised while tracing
     image = torch.rand(2, 3, m + 5, m + 7, device=device)
     trimap = torch.full((2, 1, m + 5, m + 7), 0.5, device=device)
-    examples = (image, trimap) if model.prior is None else (image, trimap, torch.rand_like(trimap))
+    prior = torch.rand(2, model.prior_channels, m + 5, m + 7, device=device)
+    examples = (image, trimap) if model.prior is None else (image, trimap, prior)
     names = (*INPUT_NAMES, PRIOR_NAME)[: len(examples)]
     dims = {0: "batch", 2: "height", 3: "width"}
     buffer = io.BytesIO()

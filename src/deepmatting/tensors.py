@@ -5,6 +5,7 @@ The one place that knows the conventions:
 - image  ``HxWx3 float32 [0,1]``            -> ``Bx3xHxW float32 [0,1]``
 - trimap ``HxW uint8 {0,128,255}``           -> ``Bx1xHxW float32 {0, 0.5, 1}``
 - alpha  ``HxW float32 [0,1]``               -> ``Bx1xHxW float32 [0,1]``
+- prior  ``HxW`` or ``HxWxC float32 [0,1]``  -> ``Bx1xHxW`` or ``BxCxHxW`` (classical mattes a model reads)
 """
 
 from __future__ import annotations
@@ -58,6 +59,12 @@ def plane_to_tensor(plane: np.ndarray) -> torch.Tensor:
     return x.unsqueeze(1)  # (B, 1, H, W)
 
 
+def batch_prior_to_tensor(priors: np.ndarray) -> torch.Tensor:
+    """``BxHxW`` or ``BxHxWxC`` classical mattes -> ``BxCxHxW`` float32."""
+    priors = np.asarray(priors)
+    return plane_to_tensor(priors) if priors.ndim == 3 else image_to_tensor(priors)
+
+
 def trimap_to_tensor(trimap: np.ndarray) -> torch.Tensor:
     """``HxW`` uint8 {0,128,255} trimap -> ``Bx1xHxW`` float32 {0, 0.5, 1}."""
     return plane_to_tensor(trimap_to_float(trimap))
@@ -67,7 +74,7 @@ def collate(samples: Sequence[dict]) -> dict:
     """Stack sample dicts of equal size into a batch of tensors.
 
     Returns a dict with ``image`` Bx3xHxW, ``trimap`` Bx1xHxW float {0,0.5,1}, ``alpha`` Bx1xHxW,
-    ``fg``/``bg`` Bx3xHxW and ``prior`` Bx1xHxW (a classical matte) when every sample has them, and
+    ``fg``/``bg`` Bx3xHxW and ``prior`` BxCxHxW (classical mattes) when every sample has them, and
     ``name`` (list of str).
     """
     batch = {
@@ -80,5 +87,5 @@ def collate(samples: Sequence[dict]) -> dict:
         if all(s.get(key) is not None for s in samples):
             batch[key] = image_to_tensor(np.stack([s[key] for s in samples]))
     if all(s.get("prior") is not None for s in samples):
-        batch["prior"] = plane_to_tensor(np.stack([s["prior"] for s in samples]))
+        batch["prior"] = batch_prior_to_tensor(np.stack([s["prior"] for s in samples]))
     return batch

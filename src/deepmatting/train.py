@@ -57,13 +57,20 @@ def build_datasets(cfg: TrainConfig, out: Path | None = None) -> tuple[Dataset, 
     classical matte, the training set is a pool of ``cfg.prior_pool`` samples with their matte, cached in
     ``OUT/prior_pool`` (:class:`deepmatting.data.PriorPool`).
     """
-    from .data import PriorPool
+    from .data import PhotoPriorPool, PriorPool
     from .models.registry import get_architecture
 
-    train, val, note = _source_datasets(cfg)
     prior = get_architecture(cfg.model.arch).prior
+    if prior is not None and cfg.prior_variants and cfg.data is not None:
+        _, val, _ = _source_datasets(replace(cfg, data=None, synthetic_train=1))
+        cache = Path(cfg.prior_cache or Path(out or ".") / "prior_pool")
+        train = PhotoPriorPool(cfg.data, cache, prior, cfg.prior_pool, variants=cfg.prior_variants,
+                               crop=cfg.crop, trimap_widths=tuple(cfg.trimap_widths),
+                               trimap_blobs=cfg.trimap_blobs, seed=cfg.seed)
+        return train, val, f"{train!r} with their {prior} mattes (cached in {cache}); synthetic validation"
+    train, val, note = _source_datasets(cfg)
     if prior is not None:
-        cache = Path(out or ".") / "prior_pool"
+        cache = Path(cfg.prior_cache or Path(out or ".") / "prior_pool")
         train = PriorPool(train, cfg.prior_pool, cache, prior, seed=cfg.seed)
         note += f"; a pool of {cfg.prior_pool} of its samples with their {prior} matte (cached in {cache})"
     return train, val, note

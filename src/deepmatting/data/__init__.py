@@ -9,8 +9,9 @@ from .datasets import CompositionDataset, CustomDataset, MixedDataset, cover_cro
 from .errors import DatasetError
 from .folders import list_images, pair_inputs
 from .io import IMAGE_EXTENSIONS, image_size, is_image_file, read_alpha, read_image, read_trimap, write_alpha
+from .photo_prior_pool import PhotoPriorPool
 from .pixels import as_image, as_mask, as_trimap, snap_trimap, to_unit_float
-from .prior_pool import PriorPool, classical_matte
+from .prior_pool import PRIOR_CHANNELS, PriorPool, classical_matte
 from .synthetic import SyntheticMattingDataset, synthesize
 from .transforms import (
     ColorJitter,
@@ -56,6 +57,8 @@ __all__ = [
     "is_image_file",
     "list_images",
     "pair_inputs",
+    "PhotoPriorPool",
+    "PRIOR_CHANNELS",
     "PriorPool",
     "classical_matte",
     "make_trimap",

@@ -30,35 +30,54 @@ PRIOR_MAX_PIXELS = 1_000_000
 _COLOR_KEYS = ("image", "fg", "bg")
 
 
+#: The classical mattes a model can read, and how many channels each gives: ``"closed-form"`` (Levin et al.
+#: 2008) and ``"closed-form+knn"`` (closed-form and KNN matting, Chen et al. 2013, stacked HxWx2).
+PRIOR_CHANNELS = {"closed-form": 1, "closed-form+knn": 2}
+
+
+def _solve_priors(name: str, image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
+    """The classical matte(s) at the image's own size: HxW, or HxWxC for several."""
+    from ..closed_form import closed_form_alpha
+
+    cf = np.asarray(closed_form_alpha(image, trimap), dtype=np.float32)
+    if name == "closed-form":
+        return cf
+    from ..knn_matting import knn_alpha
+
+    return np.stack([cf, knn_alpha(image, trimap, initial=cf)], axis=-1)  # KNN warm-started from CF
+
+
 def classical_matte(name: str, image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
     """The classical matte a refining model reads (``model.prior``), for training crops and at inference.
 
     Parameters
     ----------
-    name : str, ``"closed-form"`` (Levin et al. 2008, :func:`deepmatting.closed_form.closed_form_alpha`)
+    name : str, one of :data:`PRIOR_CHANNELS`: ``"closed-form"``
+        (:func:`deepmatting.closed_form.closed_form_alpha`) or ``"closed-form+knn"`` (that and
+        :func:`deepmatting.knn_matting.knn_alpha`, stacked)
     image : np.ndarray, HxWx3 float32 [0,1]
     trimap : np.ndarray, HxW uint8 {0,128,255}
 
     Returns
     -------
-    np.ndarray, HxW float32 in [0, 1]; 0.5 everywhere when the trimap has no known pixel (closed-form
-    matting is undetermined then: the refining model decides alone). Images over
-    :data:`PRIOR_MAX_PIXELS` are solved at that size and the matte upsampled (the solver's memory grows
-    with the unknown pixels: about 3 GB at 2 MP); the refining model then works at full resolution.
+    np.ndarray, HxW float32 in [0, 1] (``"closed-form"``) or HxWx2 (``"closed-form+knn"``: closed-form, KNN);
+    0.5 everywhere when the trimap has no known pixel (classical matting is undetermined then: the refining
+    model decides alone). Known pixels are exactly 0 and 1. Images over :data:`PRIOR_MAX_PIXELS` are solved
+    at that size and the mattes upsampled (the solvers' memory grows with the unknown pixels: about 3 GB at
+    2 MP); the refining model then works at full resolution.
     """
-    if name != "closed-form":
-        raise ValueError(f"unknown prior matte {name!r}: deepmatting computes 'closed-form'")
-    from ..closed_form import closed_form_alpha
-
-    if (trimap == TRIMAP_UNKNOWN).all():
-        return np.full(trimap.shape, 0.5, np.float32)
+    if name not in PRIOR_CHANNELS:
+        raise ValueError(f"unknown prior matte {name!r}: deepmatting computes {', '.join(PRIOR_CHANNELS)}")
     h, w = trimap.shape
+    shape = (h, w) if PRIOR_CHANNELS[name] == 1 else (h, w, PRIOR_CHANNELS[name])
+    if (trimap == TRIMAP_UNKNOWN).all():
+        return np.full(shape, 0.5, np.float32)
     scale = min(1.0, (PRIOR_MAX_PIXELS / (h * w)) ** 0.5)
     if scale == 1.0:
-        return np.asarray(closed_form_alpha(image, trimap), dtype=np.float32)
+        return _solve_priors(name, image, trimap)
     size = (max(1, round(h * scale)), max(1, round(w * scale)))
-    small = closed_form_alpha(resize_array(image, size), resize_array(trimap, size, nearest=True))
-    alpha = np.clip(resize_array(np.asarray(small, np.float32), (h, w)), 0, 1)
+    small = _solve_priors(name, resize_array(image, size), resize_array(trimap, size, nearest=True))
+    alpha = np.clip(resize_array(small, (h, w)), 0, 1)
     alpha[trimap == TRIMAP_BG], alpha[trimap == TRIMAP_FG] = 0.0, 1.0
     return alpha
 
@@ -82,8 +101,8 @@ class PriorPool(torch.utils.data.Dataset):
     progress : bool
         A progress bar while the pool is built.
 
-    Each sample is the source's sample dict plus ``prior`` (HxW float32 in [0, 1]); colours are kept at
-    8-bit precision.
+    Each sample is the source's sample dict plus ``prior`` (HxW or HxWxC float32 in [0, 1]); colours are kept
+    at 8-bit precision.
     """
 
     def __init__(self, source, n: int, cache: str | os.PathLike, prior: str = "closed-form", seed: int = 0,

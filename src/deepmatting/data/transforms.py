@@ -34,9 +34,10 @@ from .trimap import make_trimap
 #: A transform: ``(sample, rng) -> sample``.
 Transform = Callable[[dict, np.random.Generator], dict]
 
-#: Keys resized bilinearly (HxWx3 or HxW float32) and the trimap key, resized with nearest neighbour.
+#: Keys resized bilinearly (HxWx3 or HxW float32; ``prior``: the classical mattes, HxW or HxWxC) and the
+#: trimap key, resized with nearest neighbour.
 COLOR_KEYS = ("image", "fg", "bg")
-SMOOTH_KEYS = (*COLOR_KEYS, "alpha")
+SMOOTH_KEYS = (*COLOR_KEYS, "alpha", "prior")
 LABEL_KEYS = ("trimap",)
 SPATIAL_KEYS = (*SMOOTH_KEYS, *LABEL_KEYS)
 

@@ -13,8 +13,9 @@ from torch import nn
 from .. import __version__
 from ..checkpoint import NO_DEFAULT_MODEL, CheckpointError, atomic_save, default_weights, load_checkpoint
 from ..config import ConfigError, ModelConfig, from_dict
-from ..data.prior_pool import classical_matte
-from ..tensors import float_to_trimap
+from ..data.prior_pool import PRIOR_CHANNELS, classical_matte
+from ..tensors import batch_prior_to_tensor, float_to_trimap
+from .fusion import disagreement, fuse
 from .known_colors import known_colors
 from .registry import DEFAULT_ARCH, get_architecture, input_channels
 
@@ -61,7 +62,8 @@ class DeepMatting(nn.Module):
         #: are the random initialisation (prediction then warns: the alpha would be meaningless).
         self.weights_source: str | None = None
         self.trimap_encoding = "raw" if self.config.input == "mask" else spec.trimap_encoding
-        self.prior = spec.prior  # the classical matte this model refines, if any (an input of forward)
+        self.prior = spec.prior  # the classical matte(s) this model reads, if any (an input of forward)
+        self.prior_channels = PRIOR_CHANNELS[spec.prior] if spec.prior is not None else 0
         self.pad_multiple = spec.pad_multiple
         self.in_channels = input_channels(spec, self.config)
         self.encoder, self.decoder = spec.build(self.config, self.in_channels)
@@ -81,9 +83,12 @@ class DeepMatting(nn.Module):
 
     def encode_inputs(self, image: torch.Tensor, trimap: torch.Tensor,
                       prior: torch.Tensor | None = None) -> torch.Tensor:
-        """``Bx3xHxW`` image in [0,1], ``Bx1xHxW`` trimap (and prior matte) -> network input ``BxCxHxW``."""
+        """``Bx3xHxW`` image in [0,1], ``Bx1xHxW`` trimap (and ``BxPxHxW`` prior mattes) -> network input
+        ``BxCxHxW``."""
         x = (image - self.mean) / self.std  # (B, 3, H, W)
-        extra = [prior] if self.prior is not None else []
+        extra = [] if self.prior is None else [prior]
+        if self.prior_channels == 2:
+            extra.append(disagreement(prior))  # (B, 1, H, W)
         if self.trimap_encoding == "raw":
             return torch.cat([x, trimap, *extra], dim=1)  # (B, 4[+1], H, W)
         bg = torch.relu(1 - 2 * trimap)  # 1 at 0, 0 from 0.5 up
@@ -91,7 +96,7 @@ class DeepMatting(nn.Module):
         parts = [x, bg, 1 - bg - fg, fg]  # (B, 6, H, W)
         if self.trimap_encoding == "onehot+colors":
             parts.append(known_colors(x, bg, fg))  # (B, 6, H, W)
-        return torch.cat([*parts, *extra], dim=1)  # (B, 6 | 12 [+1], H, W)
+        return torch.cat([*parts, *extra], dim=1)  # (B, 6 | 12 [+1 | +3], H, W)
 
     def forward(self, image: torch.Tensor, trimap: torch.Tensor | None = None,
                 prior: torch.Tensor | None = None) -> torch.Tensor:
@@ -102,10 +107,10 @@ class DeepMatting(nn.Module):
         image : Tensor, Bx3xHxW float in [0,1]
         trimap : Tensor, Bx1xHxW float: 0 background, 0.5 unknown, 1 foreground
             (or a coarse mask in [0,1] for ``input="mask"`` models). Required.
-        prior : Tensor, Bx1xHxW float in [0,1], optional
-            The classical matte (``self.prior``, e.g. closed-form) for models that refine one: computed here
-            from the image and the trimap when not given (one solve per image, on the CPU); refused by
-            the other models.
+        prior : Tensor, BxPxHxW float in [0,1], optional
+            The classical matte(s) (``self.prior``: closed-form, P = 1, or closed-form and KNN, P = 2) for
+            models that read them: computed here from the image and the trimap when not given (solved per
+            image, on the CPU); refused by the other models.
 
         Returns
         -------
@@ -121,8 +126,9 @@ class DeepMatting(nn.Module):
             raise ValueError(f"{self.config.arch} takes no prior matte")
         if self.prior is not None and prior is None:
             prior = self.classical_prior(image, trimap)
-        if prior is not None and prior.shape != trimap.shape:
-            raise ValueError(f"prior must be Bx1xHxW matching the image, got {tuple(prior.shape)}")
+        if prior is not None and prior.shape != (trimap.shape[0], self.prior_channels, *trimap.shape[2:]):
+            raise ValueError(f"prior must be Bx{self.prior_channels}xHxW matching the image, got "
+                             f"{tuple(prior.shape)}")
         if self.training and torch.is_grad_enabled() and self.weights_source is None:
             self.weights_source = "training"
         h, w = image.shape[-2:]
@@ -133,7 +139,9 @@ class DeepMatting(nn.Module):
             trimap = F.pad(trimap, (0, pw, 0, ph), mode="replicate")  # (B, 1, H', W')
             prior = F.pad(prior, (0, pw, 0, ph), mode="replicate") if prior is not None else None
         inputs = self.encode_inputs(image, trimap, prior)  # (B, C, H', W')
-        logits = self.decoder(self.encoder(inputs), inputs)  # (B, 1, H', W')
+        logits = self.decoder(self.encoder(inputs), inputs)  # (B, 1 | 2, H', W')
+        if self.prior_channels == 2:  # a bounded fusion of the two mattes
+            return fuse(logits, prior)[..., :h, :w]  # (B, 1, H, W)
         if prior is not None:  # a correction of the prior matte, in logits
             logits = logits + torch.logit(prior.clamp(PRIOR_EPS, 1 - PRIOR_EPS))
         return torch.sigmoid(logits[..., :h, :w])  # (B, 1, H, W)
@@ -141,12 +149,12 @@ class DeepMatting(nn.Module):
     def classical_prior(self, image: torch.Tensor, trimap: torch.Tensor) -> torch.Tensor:
         """The classical matte this model refines (``self.prior``), computed per image on the CPU.
 
-        ``Bx3xHxW`` image in [0,1] and ``Bx1xHxW`` trimap {0, 0.5, 1} -> ``Bx1xHxW`` float in [0,1].
+        ``Bx3xHxW`` image in [0,1] and ``Bx1xHxW`` trimap {0, 0.5, 1} -> ``BxPxHxW`` float in [0,1].
         """
         images = image.detach().float().permute(0, 2, 3, 1).cpu().numpy()  # (B, H, W, 3)
         trimaps = float_to_trimap(trimap[:, 0])  # (B, H, W) uint8
         mattes = [classical_matte(self.prior, im, tri) for im, tri in zip(images, trimaps, strict=True)]
-        return torch.from_numpy(np.stack(mattes)[:, None]).to(image.device)  # (B, 1, H, W)
+        return batch_prior_to_tensor(np.stack(mattes)).to(image.device)  # (B, P, H, W)
 
     # ---- checkpoints -------------------------------------------------------------------------------
     def checkpoint_dict(self, **extra) -> dict:

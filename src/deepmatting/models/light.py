@@ -59,9 +59,10 @@ class LightEncoder(nn.Module):
 
 
 class LightDecoder(nn.Module):
-    """Features (finest first) and the network input -> alpha logits ``Bx1xHxW``."""
+    """Features (finest first) and the network input -> alpha logits ``Bx1xHxW`` (``out_channels`` maps)."""
 
-    def __init__(self, encoder_channels: list[int], in_channels: int, head_channels: int = 8):
+    def __init__(self, encoder_channels: list[int], in_channels: int, head_channels: int = 8,
+                 out_channels: int = 1):
         super().__init__()
         self.context = ConvBNAct(encoder_channels[-1], encoder_channels[-1], 1)
         self.fuse = nn.ModuleList()
@@ -73,7 +74,7 @@ class LightDecoder(nn.Module):
         self.reduce = ConvBNAct(cin, head_channels, 1)
         self.head = nn.Sequential(
             ConvBNAct(head_channels + in_channels, head_channels, 3),
-            nn.Conv2d(head_channels, 1, 3, padding=1),
+            nn.Conv2d(head_channels, out_channels, 3, padding=1),
         )
 
     def forward(self, features: list[torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
@@ -82,4 +83,4 @@ class LightDecoder(nn.Module):
             x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             x = fuse(torch.cat([x, skip], dim=1))  # (B, Cskip, h, w)
         x = F.interpolate(self.reduce(x), size=inputs.shape[-2:], mode="bilinear", align_corners=False)
-        return self.head(torch.cat([x, inputs], dim=1))  # (B, 1, H, W) logits
+        return self.head(torch.cat([x, inputs], dim=1))  # (B, out_channels, H, W) logits

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from torch import nn
 
 from ..config import ConfigError, ModelConfig
+from ..data.prior_pool import PRIOR_CHANNELS
 from .dim import UnpoolDecoder, VGG16Encoder
 from .edge import EdgeDecoder
 from .efficientnet import IMAGENET_MEAN, IMAGENET_STD, EfficientNetLite0Encoder, load_imagenet_weights
+from .fusion import FUSION_WIDTH, build_fusion
 from .light import LightDecoder, LightEncoder
 
 #: ImageNet statistics (torchvision's), the normalisation of the architectures without pretrained weights.
@@ -29,7 +31,8 @@ class Architecture:
     RGB normalisation the encoder expects. ``load_pretrained(encoder)``, when set, loads the encoder's
     ImageNet weights (at the start of training only). ``prior`` names a classical matte the model refines
     (``"closed-form"``): it is an extra input channel, and the model's output is that matte plus a learned
-    correction (in logits), which starts at zero.
+    correction (in logits), which starts at zero; ``"closed-form+knn"`` gives both mattes, which the
+    ``cf-knn-fusion`` model combines (:mod:`deepmatting.models.fusion`) instead of correcting one.
     """
 
     name: str
@@ -56,6 +59,10 @@ def _build_dim(cfg: ModelConfig, in_channels: int) -> tuple[nn.Module, nn.Module
 def _build_effnet(cfg: ModelConfig, in_channels: int) -> tuple[nn.Module, nn.Module]:
     encoder = EfficientNetLite0Encoder(in_channels)
     return encoder, EdgeDecoder(encoder.channels, in_channels)
+
+
+def _build_fusion(cfg: ModelConfig, in_channels: int) -> tuple[nn.Module, nn.Module]:
+    return build_fusion(in_channels, FUSION_WIDTH * cfg.width)
 
 
 def _build_effnet_residual(cfg: ModelConfig, in_channels: int) -> tuple[nn.Module, nn.Module]:
@@ -103,6 +110,15 @@ ARCHITECTURES: dict[str, Architecture] = {
             load_pretrained=load_imagenet_weights,
             prior="closed-form",
         ),
+        Architecture(
+            "cf-knn-fusion",
+            "a light U-Net fusing closed-form and KNN matting: a per-pixel share of each plus a correction "
+            "bounded by their disagreement (starts as their mean)",
+            "onehot",
+            32,
+            _build_fusion,
+            prior="closed-form+knn",
+        ),
     )
 }
 DEFAULT_ARCH = "light-unet"
@@ -126,7 +142,15 @@ def input_channels(arch: Architecture, cfg: ModelConfig) -> int:
         channels = 4
     else:
         channels = 12 if arch.trimap_encoding == "onehot+colors" else 6
-    return channels + (arch.prior is not None)
+    return channels + prior_input_channels(arch.prior)
+
+
+def prior_input_channels(prior: str | None) -> int:
+    """Input channels a prior adds: its mattes, and their disagreement when there are two."""
+    if prior is None:
+        return 0
+    mattes = PRIOR_CHANNELS[prior]
+    return mattes + (mattes == 2)
 
 
 def build_model(arch: str | ModelConfig = DEFAULT_ARCH) -> tuple[nn.Module, nn.Module]:
