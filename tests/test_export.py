@@ -62,6 +62,16 @@ def test_onnxruntime_matches_pytorch(exported, size):
     assert np.abs(out - _torch(model, *inputs)).max() < TOLERANCE
 
 
+def test_the_graph_keeps_the_known_regions_exact(exported):
+    model, path = exported
+    image, trimap, *prior = _random_inputs(2, 45, 67, seed=2, model=model)
+    alpha = OnnxBackend(path)(image, trimap, *prior)
+    if model.config.input == "mask":  # a coarse mask is no trimap: nothing is pasted
+        assert ((alpha > 0) & (alpha < 1))[trimap != 0.5].any()
+    else:
+        assert (alpha[trimap == 0] == 0).all() and (alpha[trimap == 1] == 1).all()
+
+
 def test_tiny_and_aligned_sizes(exported):
     model, path = exported
     backend = OnnxBackend(path)

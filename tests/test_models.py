@@ -200,7 +200,10 @@ def test_a_refining_model_starts_as_its_prior_and_needs_it():
     image, trimap, prior = _args(model, 1, 45, 67)
     with torch.no_grad():
         alpha = model(image, trimap, prior)
-    assert torch.allclose(alpha, prior.clamp(1e-3, 1 - 1e-3), atol=1e-6)  # the correction starts at zero
+    unknown = trimap == 0.5
+    # the correction starts at zero; the known regions are the trimap's
+    assert torch.allclose(alpha[unknown], prior.clamp(1e-3, 1 - 1e-3)[unknown], atol=1e-6)
+    assert (alpha[trimap == 0] == 0).all() and (alpha[trimap == 1] == 1).all()
     from deepmatting.closed_form import closed_form_alpha
 
     with torch.no_grad():  # without a prior, the model solves closed-form matting itself
@@ -208,6 +211,28 @@ def test_a_refining_model_starts_as_its_prior_and_needs_it():
     trimap8 = (trimap[0, 0].numpy() * 255).round().astype(np.uint8)
     trimap8[trimap8 == 127] = 128
     expected = closed_form_alpha(image[0].permute(1, 2, 0).numpy(), trimap8)
-    assert torch.allclose(alone[0, 0], torch.from_numpy(expected).clamp(1e-3, 1 - 1e-3), atol=1e-5)
+    expected = torch.from_numpy(expected).clamp(1e-3, 1 - 1e-3)
+    assert torch.allclose(alone[0, 0][unknown[0, 0]], expected[unknown[0, 0]], atol=1e-5)
     with pytest.raises(ValueError, match="takes no prior"):
         DeepMatting()(image, trimap, prior)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_the_raw_forward_keeps_the_known_regions_exact(arch):
+    torch.manual_seed(0)
+    model = DeepMatting(arch=arch).eval()
+    image, trimap = _args(model, 2, 45, 61)[:2]
+    with torch.no_grad():
+        alpha = model(*_args(model, 2, 45, 61))
+    assert (alpha[trimap == 0] == 0).all() and (alpha[trimap == 1] == 1).all()
+    assert ((alpha > 0) & (alpha < 1))[trimap == 0.5].any()  # the unknown region is the model's
+
+
+def test_a_mask_model_keeps_its_own_alpha_where_the_mask_is_hard():
+    torch.manual_seed(0)
+    model = DeepMatting(input="mask").eval()
+    mask = torch.zeros(1, 1, 40, 40)
+    mask[..., 20:] = 1
+    with torch.no_grad():
+        alpha = model(torch.rand(1, 3, 40, 40), mask)
+    assert ((alpha > 0) & (alpha < 1)).any()  # a coarse mask is no trimap: nothing is pasted

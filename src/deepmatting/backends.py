@@ -27,7 +27,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import torch
 
-from .checkpoint import CheckpointError
+from .checkpoint import DEFAULT_QUALITY, CheckpointError
 from .device import autocast_dtype, resolve_device
 from .models import DeepMatting
 from .models.blocks import fuse_conv_bn
@@ -253,7 +253,7 @@ def load_backend(model: DeepMatting | str | os.PathLike | None = None, *,
         runtime = runtime or os.environ.get("DEEPMATTING_RUNTIME", "auto")
         if runtime not in RUNTIMES:
             raise ValueError(f"runtime {runtime!r}: choose one of {', '.join(RUNTIMES)}")
-        return _shipped_backend(quality or "fast", str(resolve_device(device)), amp, runtime)
+        return _shipped_backend(quality or DEFAULT_QUALITY, str(resolve_device(device)), amp, runtime)
     if isinstance(model, (str, os.PathLike)):
         return TorchBackend(DeepMatting.from_checkpoint(model), device=device, amp=amp)
     raise ValueError(f"model must be a DeepMatting, a checkpoint path or None, got {type(model).__name__}")

@@ -14,10 +14,13 @@ from typing import BinaryIO
 
 import torch
 
-#: The shipped models by quality: "fast" (the default) and "best" (refines closed-form matting: slower),
-#: and where their weights live inside the package (shipped only by some builds).
-SHIPPED_WEIGHTS = {"fast": "weights/default.pt", "best": "weights/best.pt"}
+#: The shipped models by quality, and where their weights live inside the package (shipped only by some
+#: builds): "fast" (effnet-lite0 alone), "best" (effnet-cf: refines closed-form matting) and "fusion"
+#: (cf-knn-fusion: fuses closed-form and KNN matting).
+SHIPPED_WEIGHTS = {"fast": "weights/default.pt", "best": "weights/best.pt", "fusion": "weights/fusion.pt"}
 QUALITIES = tuple(SHIPPED_WEIGHTS)
+#: The quality that runs when none is named.
+DEFAULT_QUALITY = "fast"
 
 NO_DEFAULT_MODEL = (
     "no model given and no default model ships with this version of deepmatting: pass a checkpoint "
@@ -105,7 +108,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     return ckpt
 
 
-def default_weights(quality: str = "fast") -> contextlib.AbstractContextManager[Path] | None:
+def default_weights(quality: str = DEFAULT_QUALITY) -> contextlib.AbstractContextManager[Path] | None:
     """A context manager giving the path of the packaged weights of ``quality``, or None when none ship."""
     if quality not in SHIPPED_WEIGHTS:
         raise ValueError(f"quality {quality!r}: choose {' or '.join(QUALITIES)}")

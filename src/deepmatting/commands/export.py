@@ -25,12 +25,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..checkpoint import DEFAULT_QUALITY
     from ..export import export_onnx
 
     def export() -> None:
         from ..models import DeepMatting
 
-        model = DeepMatting.pretrained(args.checkpoint, quality=args.quality or "fast")
+        model = DeepMatting.pretrained(args.checkpoint, quality=args.quality or DEFAULT_QUALITY)
         path = export_onnx(model, args.out, opset=args.opset)
         print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 

@@ -11,7 +11,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import __version__
-from ..checkpoint import NO_DEFAULT_MODEL, CheckpointError, atomic_save, default_weights, load_checkpoint
+from ..checkpoint import (
+    DEFAULT_QUALITY,
+    NO_DEFAULT_MODEL,
+    CheckpointError,
+    atomic_save,
+    default_weights,
+    load_checkpoint,
+)
 from ..config import ConfigError, ModelConfig, from_dict
 from ..data.prior_pool import PRIOR_CHANNELS, classical_matte
 from ..tensors import batch_prior_to_tensor, float_to_trimap
@@ -114,7 +121,8 @@ class DeepMatting(nn.Module):
 
         Returns
         -------
-        Tensor, Bx1xHxW float in [0,1]
+        Tensor, Bx1xHxW float32 in [0,1]; exactly 0 and 1 on the trimap's known pixels (for models that read
+        a trimap), so the raw forward and the exported ONNX graph give what ``predict`` gives.
         """
         if trimap is None:
             raise ValueError(f"{self.config.arch} needs a {self.config.input} (Bx1xHxW) beside the image")
@@ -141,10 +149,19 @@ class DeepMatting(nn.Module):
         inputs = self.encode_inputs(image, trimap, prior)  # (B, C, H', W')
         logits = self.decoder(self.encoder(inputs), inputs)  # (B, 1 | 2, H', W')
         if self.prior_channels == 2:  # a bounded fusion of the two mattes
-            return fuse(logits, prior)[..., :h, :w]  # (B, 1, H, W)
-        if prior is not None:  # a correction of the prior matte, in logits
-            logits = logits + torch.logit(prior.clamp(PRIOR_EPS, 1 - PRIOR_EPS))
-        return torch.sigmoid(logits[..., :h, :w])  # (B, 1, H, W)
+            alpha = fuse(logits, prior)  # (B, 1, H', W')
+        else:
+            if prior is not None:  # a correction of the prior matte, in logits
+                logits = logits + torch.logit(prior.clamp(PRIOR_EPS, 1 - PRIOR_EPS))
+            alpha = torch.sigmoid(logits.float())  # (B, 1, H', W')
+        return self.keep_known(alpha[..., :h, :w], trimap[..., :h, :w])  # (B, 1, H, W)
+
+    def keep_known(self, alpha: torch.Tensor, trimap: torch.Tensor) -> torch.Tensor:
+        """The trimap's known pixels set exactly: 0 where ``trimap < 0.25``, 1 where ``> 0.75`` (``Bx1xHxW``
+        each). A mask-input model's guide is no trimap: its alpha is returned as it is."""
+        if self.config.input == "mask":
+            return alpha
+        return torch.where(trimap < 0.25, 0.0, torch.where(trimap > 0.75, 1.0, alpha))
 
     def classical_prior(self, image: torch.Tensor, trimap: torch.Tensor) -> torch.Tensor:
         """The classical matte this model refines (``self.prior``), computed per image on the CPU.
@@ -172,7 +189,7 @@ class DeepMatting(nn.Module):
 
     @classmethod
     def pretrained(cls, path: str | os.PathLike | None = None, map_location: str | torch.device = "cpu", *,
-                   quality: str = "fast") -> DeepMatting:
+                   quality: str = DEFAULT_QUALITY) -> DeepMatting:
         """A trained model that ships with the package, or the one in the checkpoint ``path``.
 
         ``quality`` chooses among the shipped models: ``"fast"`` (the default) or ``"best"`` (refines
@@ -193,11 +210,12 @@ class DeepMatting(nn.Module):
             return cls.from_checkpoint(path, map_location)
         weights = default_weights(quality)
         if weights is None:
-            raise CheckpointError(NO_DEFAULT_MODEL if quality == "fast" else
+            raise CheckpointError(NO_DEFAULT_MODEL if quality == DEFAULT_QUALITY else
                                   f"no {quality}-quality model ships with this version of deepmatting")
         with weights as shipped:
             model = cls.from_checkpoint(shipped, map_location)
-        model.weights_source = f"the shipped {quality} model" if quality != "fast" else "the shipped default"
+        model.weights_source = (f"the shipped {quality} model" if quality != DEFAULT_QUALITY
+                                else "the shipped default")
         return model
 
     @classmethod

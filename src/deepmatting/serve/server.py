@@ -51,6 +51,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from ..backends import Backend, load_backend
+from ..checkpoint import DEFAULT_QUALITY
 from .app import EXAMPLES, JSON, MAX_PIXELS, QUEUE, MattingApp, Response, UploadError
 
 #: Seconds a whole request (headers and body) may take to arrive, and an answer to be written.
@@ -424,7 +425,7 @@ def serve(checkpoint: str | os.PathLike | None = None, host: str = "127.0.0.1", 
     """
     backend = load_backend(checkpoint, onnx=onnx, quality=quality, device=device)
     if checkpoint is None and onnx is None:
-        quality = quality or "fast"  # load_backend's default
+        quality = quality or DEFAULT_QUALITY  # load_backend's default
     server = make_server(backend, host, port, quality=quality, device=device, **options)
     shown = "127.0.0.1" if host in ("", "0.0.0.0") else host
     url = f"http://{shown}:{server.server_address[1]}/"

@@ -43,7 +43,11 @@ function stem(name) { return (name || "image").replace(/\.[^.]*$/, "") || "image
 function megapixels(w, h) { return (w * h / 1e6).toFixed(1); }
 
 // What the quality select says of each shipped quality (the API sends the names).
-const QUALITY_LABELS = {fast: "fast", best: "best (closed-form + network, slower)"};
+const QUALITY_LABELS = {
+  fast: "fast (network alone)",
+  best: "best (closed-form + network, slower)",
+  fusion: "fusion (closed-form + KNN + network, slower)",
+};
 
 // ---- model info and examples -----------------------------------------------------------------------
 async function loadInfo() {
