@@ -149,7 +149,7 @@ RECIPES = {
     "fusion": Recipe(
         name="fusion",
         model=ModelConfig(arch="cf-knn-fusion"),
-        steps=1200,
+        steps=1000,
         minutes=None,
         lr=1e-3,
         amp=True,
