@@ -1,6 +1,6 @@
-"""The cf-knn-fusion model: it starts as the mean of closed-form and KNN, never leaves their range by more than
-the margin plus their disagreement, keeps the known regions exact through predict, and trains on whole photos
-whose mattes are solved once (PhotoPriorPool)."""
+"""The cf-knn-fusion model: it starts as the mean of closed-form and KNN, never leaves their range by more
+than the margin plus their disagreement, keeps the known regions exact through predict, and trains on whole
+photos whose mattes are solved once (PhotoPriorPool)."""
 
 import numpy as np
 import pytest
