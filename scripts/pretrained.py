@@ -31,7 +31,7 @@ def main() -> int:
     p.add_argument(
         "--install", default=None, help="write the final model here (the package's default weights)"
     )
-    p.add_argument("--baselines", default="trimap,closed-form,knn")
+    p.add_argument("--baselines", default="trimap,pymatting-closed-form,pymatting-knn")
     args = p.parse_args()
     photos = Path(args.photos)
     if not (photos / "images").is_dir():

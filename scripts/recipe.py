@@ -262,7 +262,7 @@ def run_recipe(
     *,
     steps: int | None = None,
     minutes: float | None = None,
-    baselines: tuple[str, ...] = ("trimap", "closed-form", "knn"),
+    baselines: tuple[str, ...] = ("trimap", "pymatting-closed-form", "pymatting-knn"),
     install_to: str | Path | None = None,
     progress: bool = True,
 ) -> dict:

@@ -77,3 +77,25 @@ def test_evaluate_folder_json_shape(tmp_path, trimaps):
     assert all(set(r) >= {"name", "sad", "mse", "grad", "conn"} for r in on_disk["images"])
     assert on_disk["baseline"]["name"] == "trimap"
     assert any("trimaps " + on_disk["trimaps"] in line for line in lines)
+
+
+@pytest.mark.parametrize("name", ["closed-form", "knn"])
+def test_classical_baselines_use_the_package_solvers_without_pymatting(name, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pymatting", None)  # as if the extra were not installed
+    rng = np.random.default_rng(0)
+    alpha = np.zeros((24, 32), np.float32)
+    alpha[:, 16:] = 1.0
+    alpha[:, 14:18] = np.linspace(0, 1, 4)
+    fg, bg = np.array([0.9, 0.2, 0.1]), np.array([0.1, 0.3, 0.8])
+    image = (alpha[..., None] * fg + (1 - alpha[..., None]) * bg + rng.normal(0, 0.005, (24, 32, 3)))
+    trimap = np.zeros((24, 32), np.uint8)
+    trimap[:, 16:] = 255
+    trimap[:, 12:20] = 128
+    sample = {"image": np.clip(image, 0, 1).astype(np.float32), "trimap": trimap, "alpha": alpha}
+    solved = score_dataset(baseline_predictor(name), [sample], progress=False)["mean"]["sad"]
+    floor = score_dataset(baseline_predictor("trimap"), [sample], progress=False)["mean"]["sad"]
+    assert solved < 0.3 * floor
+    with pytest.raises(ImportError, match="pymatting"):
+        baseline_predictor(f"pymatting-{name}")

@@ -96,7 +96,8 @@ def test_clear_errors(tmp_path, checkpoint, capsys, ship):
     images, trimaps, out = tmp_path / "images", tmp_path / "trimaps", tmp_path / "out"
     _write_sample(images, trimaps, "a")
     assert _run("--checkpoint", checkpoint, "--image", images, "--out", out) == 2
-    assert "--trimap" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--trimap" in err and "--mask" in err and "rembg i -om" in err  # says where a mask comes from
     with ship({}):  # a build that ships no model
         assert _run("--image", images, "--trimap", trimaps, "--out", out) == 2
     assert "no default model ships" in capsys.readouterr().err

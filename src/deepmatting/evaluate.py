@@ -4,7 +4,8 @@
 the four benchmark metrics (SAD, MSE, Grad, Conn on the trimap's unknown region); ``evaluate`` is what
 ``deepmatting evaluate`` calls, :func:`format_table` prints results side by side. Baselines: ``trimap``
 (unknown = 0.5, the floor any model must beat), ``closed-form`` and ``knn`` (Levin et al. 2008 and Chen et
-al. 2013, from the optional ``pymatting`` extra).
+al. 2013, the package's own solvers), and ``pymatting-closed-form`` and ``pymatting-knn`` (the same methods
+from the optional ``pymatting`` extra, the reference implementation).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from .metrics import METRIC_NAMES
 from .scoring import Predictor, score_dataset
 from .tensors import TRIMAP_BG, TRIMAP_FG, trimap_to_float
 
-BASELINES = ("trimap", "closed-form", "knn")
+BASELINES = ("trimap", "closed-form", "knn", "pymatting-closed-form", "pymatting-knn")
 
 
 def _known_exact(alpha: np.ndarray, trimap: np.ndarray) -> np.ndarray:
@@ -31,16 +32,22 @@ def _known_exact(alpha: np.ndarray, trimap: np.ndarray) -> np.ndarray:
 
 
 def baseline_predictor(name: str) -> Predictor:
-    """A classical method as a predictor: ``trimap``, ``closed-form`` or ``knn``."""
+    """A classical method as a predictor: one of :data:`BASELINES`."""
     if name == "trimap":
         return lambda sample: trimap_to_float(sample["trimap"])
     if name not in BASELINES:
         raise ValueError(f"unknown baseline {name!r}; choose one of {list(BASELINES)}")
+    if name in ("closed-form", "knn"):
+        from .closed_form import closed_form_alpha
+        from .knn_matting import knn_alpha
+
+        solve = closed_form_alpha if name == "closed-form" else knn_alpha
+        return lambda sample: _known_exact(solve(sample["image"], sample["trimap"]), sample["trimap"])
     try:
         import pymatting
     except ImportError as e:
         raise ImportError(f"the {name} baseline needs pymatting: pip install 'deepmatting[baseline]'") from e
-    method = pymatting.estimate_alpha_cf if name == "closed-form" else pymatting.estimate_alpha_knn
+    method = pymatting.estimate_alpha_cf if name == "pymatting-closed-form" else pymatting.estimate_alpha_knn
 
     def run(sample: dict) -> np.ndarray:
         image = sample["image"].astype(np.float64)

@@ -258,7 +258,7 @@ def predict(image: np.ndarray | Image.Image, trimap: np.ndarray | Image.Image | 
         tri = mask_to_trimap(soft, mask_band)
     if tri is None:
         raise ValueError("a trimap (HxW, 0/128/255) or a coarse mask (HxW, binary or soft) is needed "
-                         "beside the image: pass trimap= or mask=")
+                         f"beside the image: pass trimap= or mask= ({MASK_HINT})")
     unknown = tri == TRIMAP_UNKNOWN
     refines = getattr(backend, "prior", None) and unknown.any()
     prior = classical_matte(backend.prior, img, tri) if refines else None
@@ -268,6 +268,11 @@ def predict(image: np.ndarray | Image.Image, trimap: np.ndarray | Image.Image | 
     alpha[tri == TRIMAP_BG] = 0.0
     alpha[tri == TRIMAP_FG] = 1.0
     return alpha
+
+
+#: Where a coarse mask comes from, for the messages that ask for one.
+MASK_HINT = ("a segmenter gives a mask: e.g. `rembg i -om photo.jpg mask.png`; an RGBA cutout works as a mask "
+             "too, its alpha is read")
 
 
 def sample_predictor(backend: Backend, **options) -> Callable[[dict], np.ndarray]:

@@ -102,7 +102,9 @@ def _run(args: argparse.Namespace) -> int:
         raise ValueError(f"--tile-size {args.tile_size} is too small (at least 32)")
     if args.trimap is None and args.mask is None:
         raise ValueError("a trimap or a coarse mask is needed beside each image: pass --trimap FILE_OR_DIR "
-                         "(0 background, 128 unknown, 255 foreground) or --mask FILE_OR_DIR")
+                         "(0 background, 128 unknown, 255 foreground) or --mask FILE_OR_DIR (a segmenter's "
+                         "mask, e.g. from `rembg i -om photo.jpg mask.png`, or an RGBA cutout: its alpha is "
+                         "read)")
     outputs = chosen_outputs(args)
     if args.background is not None:
         composite_on(np.zeros((1, 1, 3), np.float32), np.zeros((1, 1), np.float32), args.background)  # check

