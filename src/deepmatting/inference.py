@@ -271,8 +271,8 @@ def predict(image: np.ndarray | Image.Image, trimap: np.ndarray | Image.Image | 
 
 
 #: Where a coarse mask comes from, for the messages that ask for one.
-MASK_HINT = ("a segmenter gives a mask: e.g. `rembg i -om photo.jpg mask.png`; an RGBA cutout works as a mask "
-             "too, its alpha is read")
+MASK_HINT = ("a segmenter gives a mask: e.g. `rembg i -om photo.jpg mask.png`; an RGBA cutout works as a "
+             "mask too, its alpha is read")
 
 
 def sample_predictor(backend: Backend, **options) -> Callable[[dict], np.ndarray]:
