@@ -1,6 +1,7 @@
 """Training: a short run learns, checkpoints are written and reload, resume continues where it stopped,
 a non-finite loss stops cleanly, and two gloo processes under torchrun end with identical weights."""
 
+import dataclasses
 import json
 import math
 import os
@@ -258,3 +259,41 @@ def test_a_refining_model_trains_on_a_cached_pool_of_priors(tmp_path):
     assert sample["prior"].shape == sample["alpha"].shape == (64, 64)
     known = sample["trimap"] != 128
     assert np.array_equal(sample["prior"][known], sample["trimap"][known] / 255)  # exact where known
+
+
+def test_a_short_run_reaches_its_learning_rate():
+    # 57 steps under a time budget: the warm-up is 5% of the run, not 100 steps
+    assert lr_factor(0.06, 3) > 0.9
+    assert lr_factor(0.02, 3) == pytest.approx(0.4, abs=0.01)
+
+
+def test_config_values_are_checked_when_built():
+    from deepmatting.config import ConfigError, TrainConfig
+
+    with pytest.raises(ConfigError, match="best_metric"):
+        TrainConfig(best_metric="SAD")
+    with pytest.raises(ConfigError, match="val_every"):
+        TrainConfig(val_every=0)
+
+
+def test_fine_tuning_starts_from_a_checkpoint_with_its_architecture(tmp_path, one_thread):
+    from deepmatting.config import ModelConfig, TrainConfig
+
+    torch.manual_seed(1)
+    start = DeepMatting(width=0.25)
+    start.save(tmp_path / "start.pt")
+    cfg = TrainConfig(model=ModelConfig(arch="dim-vgg16"), init=str(tmp_path / "start.pt"), epochs=1,
+                      batch_size=2, crop=64, workers=0, synthetic_train=2, synthetic_val=1, synthetic_size=64,
+                      checkpoint_every=0)
+    with pytest.warns(RuntimeWarning, match="far too few"):
+        train(cfg, tmp_path / "run", progress=False)
+    tuned = DeepMatting.from_checkpoint(tmp_path / "run" / "last.pt")
+    assert tuned.config.arch == "light-unet" and tuned.config.width == 0.25  # from the checkpoint
+    pairs = [(p, start.state_dict()[n]) for n, p in tuned.state_dict().items() if p.dtype.is_floating_point]
+    moved = sum(float((a - b).abs().sum()) for a, b in pairs)
+    fresh = DeepMatting(width=0.25).state_dict()  # where a run without --init would have started
+    apart = sum(float((fresh[n] - start.state_dict()[n]).abs().sum()) for n, p in tuned.state_dict().items()
+                if p.dtype.is_floating_point)
+    assert 0 < moved < 0.2 * apart  # trained, from the checkpoint's weights
+    with pytest.raises(TrainingError, match="cannot fine-tune"):
+        train(dataclasses.replace(cfg, init=str(tmp_path / "missing.pt")), tmp_path / "run2", progress=False)

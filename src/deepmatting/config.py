@@ -119,6 +119,8 @@ class TrainConfig:
     composites over new backgrounds, with the mattes solved once per variant
     (:class:`deepmatting.data.PhotoPriorPool`), ``prior_pool`` crops per epoch. ``prior_cache`` is where
     the solved samples are kept (default ``RUN/prior_pool``; runs may share one).
+    ``init`` fine-tunes: the run starts from that checkpoint's weights, or a shipped quality's (``"fast"``,
+    ``"best"``, ...), and takes its architecture and model config from it (``model`` is ignored).
     Dataset images over ``max_megapixels`` are refused by name (a file claiming a huge size fails fast).
     ``epochs`` None trains until the time budget ``max_minutes``. ``encoder_lr_scale`` multiplies the
     learning rate of the encoder (below 1 keeps pretrained features).
@@ -151,12 +153,23 @@ class TrainConfig:
     max_megapixels: float = 50.0
     prior_pool: int = 2000
     prior_variants: int = 0
+    init: str | None = None
     prior_cache: str | None = None
     encoder_lr_scale: float = 1.0
     trimap_widths: tuple[int, ...] = (3, 25)
     trimap_blobs: float = 0.25
     trimap_keep: float = 0.5
     loss_weights: dict = field(default_factory=lambda: {"alpha": 1.0, "composition": 0.5, "laplacian": 0.5})
+
+    def __post_init__(self) -> None:
+        # checked when the config is built, not an epoch into the run
+        for name in ("batch_size", "val_every", "crop"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"TrainConfig.{name}: {value!r} must be an integer >= 1")
+        if self.best_metric not in ("sad", "mse", "grad", "conn"):
+            raise ConfigError(f"TrainConfig.best_metric: {self.best_metric!r}, expected one of sad, mse, "
+                              "grad, conn")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -16,6 +16,7 @@ import math
 import os
 import random
 import time
+import warnings
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
@@ -42,6 +43,10 @@ from .scoring import score_dataset
 from .tensors import collate
 
 WARMUP_STEPS = 100
+#: ... or this fraction of the run (by steps or by the time budget), whichever is shorter.
+WARMUP_FRACTION = 0.05
+#: Runs planned (or stopped) below this many steps are warned about: far too short to learn.
+TOO_FEW_STEPS = 200
 
 
 class TrainingError(RuntimeError):
@@ -197,8 +202,10 @@ def batch_metrics(pred: torch.Tensor, alpha: torch.Tensor, trimap: torch.Tensor)
 
 
 def lr_factor(progress: float, step: int, warmup_steps: int = WARMUP_STEPS) -> float:
-    """Linear warm-up over the first ``warmup_steps``, then cosine decay to 5% as ``progress`` goes 0 -> 1."""
-    warm = min(1.0, (step + 1) / max(1, warmup_steps))
+    """Linear warm-up over the first ``warmup_steps`` or the first ``WARMUP_FRACTION`` of ``progress``
+    (whichever ends first: a short run still reaches its rate), then cosine decay to 5% as ``progress``
+    goes 0 -> 1."""
+    warm = min(1.0, max((step + 1) / max(1, warmup_steps), progress / WARMUP_FRACTION))
     return warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
@@ -316,8 +323,7 @@ def set_learning_rate(optimizer: torch.optim.Optimizer, cfg: TrainConfig, state:
     budget = (cfg.max_minutes or 0) * 60
     by_steps = state.step / total_steps if total_steps else 0.0
     progress = max(by_steps, state.elapsed / budget if budget else 0.0)
-    warmup = min(WARMUP_STEPS, max(1, total_steps // 20)) if total_steps else WARMUP_STEPS
-    lr = cfg.lr * lr_factor(progress, state.step, warmup)
+    lr = cfg.lr * lr_factor(progress, state.step)
     for group in optimizer.param_groups:
         group["lr"] = lr * group["lr_scale"]
     return lr
@@ -463,9 +469,25 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, pr
         teardown()
 
 
+def initial_model(init: str) -> DeepMatting:
+    """The model a fine-tuning run starts from: a shipped quality's (``"fast"``, ``"best"``, ...) or a
+    checkpoint's, on the CPU; a :class:`TrainingError` when it cannot be loaded."""
+    from .checkpoint import QUALITIES
+
+    try:
+        if init in QUALITIES and not Path(init).exists():
+            return DeepMatting.pretrained(quality=init)
+        return DeepMatting.from_checkpoint(init)
+    except CheckpointError as e:
+        raise TrainingError(f"cannot fine-tune from {init!r}: {e}") from e
+
+
 def _run(cfg: TrainConfig, out: Path, resume: bool, progress: bool, info: DistInfo) -> dict:
     start_time = time.monotonic()
     torch.manual_seed(cfg.seed)
+    initial = initial_model(cfg.init) if cfg.init else None  # fine-tuning: its architecture, its config
+    if initial is not None:
+        cfg = replace(cfg, model=initial.config)
     model = DeepMatting(config=cfg.model).to(info.device, memory_format=torch.channels_last)
     cfg = replace(cfg, model=model.config)  # the architecture's defaults filled in: saved and compared so
     runner = (DistributedDataParallel(model, device_ids=[info.device] if info.device.type == "cuda" else None)
@@ -482,11 +504,16 @@ def _run(cfg: TrainConfig, out: Path, resume: bool, progress: bool, info: DistIn
     else:
         if resume and info.is_main:
             print(f"--resume: no {last_path} yet, starting a new run")
-        try:
-            if model.init_pretrained_encoder() and info.is_main:
-                print("the encoder starts from its ImageNet weights")
-        except ImportError as e:
-            raise TrainingError(str(e)) from e
+        if initial is not None:
+            model.load_state_dict(initial.state_dict())
+            if info.is_main:
+                print(f"fine-tuning {initial.weights_source} ({cfg.model.arch})")
+        else:
+            try:
+                if model.init_pretrained_encoder() and info.is_main:
+                    print("the encoder starts from its ImageNet weights")
+            except ImportError as e:
+                raise TrainingError(str(e)) from e
     model.weights_source = "training"
     train_set, val_set, note = build_datasets(cfg, out)
     log = RunLog(out, cfg.to_dict()) if info.is_main else None
@@ -504,6 +531,11 @@ def _run(cfg: TrainConfig, out: Path, resume: bool, progress: bool, info: DistIn
             + (f", budget {cfg.max_minutes} min" if cfg.max_minutes else "")
             + (f"\n  resuming at epoch {state.epoch + 1}, step {state.step}" if state.step else "")
         )
+        if total_steps is not None and total_steps < TOO_FEW_STEPS:
+            warnings.warn(f"this run plans only {total_steps} optimizer steps: far too few to learn a "
+                          "matting model (a few thousand is usual; fine-tuning needs some hundreds): raise "
+                          "--epochs",
+                          RuntimeWarning, stacklevel=2)
     budget = cfg.max_minutes * 60 if cfg.max_minutes else None
     stopped_on_budget = False
     validated_at = None
@@ -578,6 +610,10 @@ def _run(cfg: TrainConfig, out: Path, resume: bool, progress: bool, info: DistIn
         why = "time budget reached" if stopped_on_budget else "all epochs done"
         print(f"stopped: {why} after {state.step} steps; best {cfg.best_metric.upper()} "
               f"{state.best['value']:.4g}; checkpoints in {out}")
+        if stopped_on_budget and state.step < TOO_FEW_STEPS:
+            warnings.warn(f"the time budget allowed only {state.step} optimizer steps: far too few to learn "
+                          "a matting model; raise --max-minutes, or use --amp or a GPU", RuntimeWarning,
+                          stacklevel=2)
     return summary
 
 

@@ -26,6 +26,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=d.workers, help="data loader workers")
     p.add_argument("--out", default="runs/train", help="run folder")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--init", default=None, metavar="CHECKPOINT_OR_QUALITY",
+                   help="fine-tune: start from this checkpoint's weights, or a shipped model's (fast, best, "
+                        "fusion); its architecture and preprocessing are used (--arch is ignored)")
+    p.add_argument("--val-every", type=int, default=d.val_every,
+                   help="validate (full resolution, all four metrics) every N epochs, and after the last")
     p.add_argument("--max-minutes", type=float, default=None,
                    help="time budget: stop cleanly after this many minutes of training (over all resumes)")
     p.add_argument("--amp", action="store_true", help="mixed precision (fp16 on CUDA, bf16 on the CPU)")
@@ -59,6 +64,8 @@ def config_from_args(args: argparse.Namespace):
         max_minutes=args.max_minutes,
         checkpoint_every=args.checkpoint_every,
         best_metric=args.best_metric,
+        val_every=args.val_every,
+        init=args.init,
         synthetic_train=args.synthetic_train,
         synthetic_size=args.crop,
         max_megapixels=args.max_megapixels,
