@@ -99,3 +99,18 @@ def test_classical_baselines_use_the_package_solvers_without_pymatting(name, mon
     assert solved < 0.3 * floor
     with pytest.raises(ImportError, match="pymatting"):
         baseline_predictor(f"pymatting-{name}")
+
+
+def test_evaluate_says_which_images_the_model_was_trained_on(tmp_path, ship):
+    _write_folder(tmp_path / "d", [_sample(0), _sample(1)])
+    DeepMatting(width=0.5).save(tmp_path / "m.pt", trained_on=["/photos/images/s1.png", "/photos/x.png"])
+    lines = []
+    with ship({"fast": tmp_path / "m.pt"}):
+        report = evaluate(tmp_path / "d", device="cpu", progress=False, printer=lines.append)
+    assert report["seen_in_training"] == ["s1"]
+    assert any("1 of these 2 images were in the model's training set (s1)" in line for line in lines)
+    DeepMatting(width=0.5).save(tmp_path / "mine.pt")  # a checkpoint that records nothing: no note
+    lines.clear()
+    assert evaluate(tmp_path / "d", tmp_path / "mine.pt", device="cpu", progress=False,
+                    printer=lines.append)["seen_in_training"] == []
+    assert not any("training set" in line for line in lines)

@@ -108,6 +108,24 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     return ckpt
 
 
+def training_photos(path: str | os.PathLike | None = None, quality: str | None = None) -> list[str]:
+    """The names (file stems) of the photos a checkpoint's weights were trained on, as its ``trained_on``
+    list records them (the shipped weights carry one); ``[]`` when it records none. ``path`` None: the
+    shipped weights of ``quality`` (the default quality when None)."""
+    if path is None:
+        shipped = default_weights(quality or DEFAULT_QUALITY)
+        if shipped is None:
+            return []
+        with shipped as file:
+            return training_photos(file)
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - an unreadable file is reported by the loader that runs it
+        return []
+    seen = raw.get("trained_on", []) if isinstance(raw, dict) else []
+    return [Path(str(p)).stem for p in seen] if isinstance(seen, list) else []
+
+
 def default_weights(quality: str = DEFAULT_QUALITY) -> contextlib.AbstractContextManager[Path] | None:
     """A context manager giving the path of the packaged weights of ``quality``, or None when none ship."""
     if quality not in SHIPPED_WEIGHTS:

@@ -166,6 +166,14 @@ def evaluate(
     )
     printer(format_table(results))
     report = {**public_result(results["model"]), "trimaps": trimaps}
+    if onnx is None:
+        from .checkpoint import training_photos
+
+        seen = sorted(set(training_photos(checkpoint, quality)) & set(dataset.names))
+        report["seen_in_training"] = seen
+        if seen:
+            printer(f"note: {len(seen)} of these {len(dataset)} images were in the model's training set "
+                    f"({', '.join(seen)}): their scores are not held-out scores")
     if baseline:
         report["baseline"] = {"name": baseline, **public_result(results[baseline])}
     if json_path:
