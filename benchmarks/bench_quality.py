@@ -4,12 +4,13 @@ The data: the alphamatting.com low-resolution training photos in ``SHARED_DATA``
 alphamatting-lowres`` beside the repository: ``images/``, ``alphas/``, ``trimaps/`` = Trimap1,
 ``trimaps_alt/`` = Trimap2), read in place with ``deepmatting.data.CustomDataset``. Methods:
 
-- the package's models: ``runs/demo/best.pt`` when it exists (``make demo``), the packaged default and
-  best-quality weights when they ship (``deepmatting.checkpoint.default_weights``), and every
+- the package's models: ``runs/demo/best.pt`` when it exists (``make demo``), the packaged weights of
+  every quality that ships (``deepmatting.checkpoint.default_weights``), and every
   ``--checkpoint NAME=PATH``; run at full resolution through ``predict`` (``load_backend``);
 - ``trimap``: the trimap itself with unknown = 0.5, the floor any method must beat;
-- ``closed-form`` and ``knn`` from ``pymatting`` (the optional ``baseline`` extra: ``pip install
-  pymatting``; its first import compiles with numba for about 30 s).
+- ``pymatting-closed-form`` and ``pymatting-knn`` from ``pymatting`` (the optional ``baseline`` extra:
+  ``pip install pymatting``; its first import compiles with numba for about 30 s), the reference;
+- ``closed-form`` and ``knn``: the package's own solvers (``deepmatting.closed_form``, ``knn_matting``).
 
 All four metrics (SAD and Grad in thousands, MSE, Conn in thousands, on the unknown region, see
 ``deepmatting.metrics``) per image and averaged, the seconds per image (mean) and per megapixel (median
@@ -39,7 +40,7 @@ from common import SHARED_DATA, format_table, machine_info, photos_or_skip, writ
 
 from deepmatting import evaluate  # noqa: E402
 from deepmatting.backends import load_backend  # noqa: E402
-from deepmatting.checkpoint import default_weights  # noqa: E402
+from deepmatting.checkpoint import QUALITIES, default_weights  # noqa: E402
 from deepmatting.data import CustomDataset, DatasetError, list_images, read_trimap  # noqa: E402
 from deepmatting.inference import sample_predictor  # noqa: E402
 from deepmatting.scoring import score_dataset  # noqa: E402
@@ -106,9 +107,9 @@ def model_methods(checkpoints: list[tuple[str, Path]], device: str) -> dict:
     found: list[tuple[str, Path | str]] = []
     if DEMO_CHECKPOINT.is_file():
         found.append(("demo", DEMO_CHECKPOINT))
-    for quality, name in (("fast", "default"), ("best", "best quality")):
+    for quality in QUALITIES:
         if default_weights(quality) is not None:
-            found.append((name, quality))  # as predict runs them
+            found.append((quality, quality))  # as predict runs them
     found += checkpoints
     methods, sources = {}, {}
     for name, source in found:
@@ -160,7 +161,9 @@ def main() -> None:
         import pymatting
 
         pymatting_version = pymatting.__version__
-        baselines += ["closed-form", "knn"]
+        baselines += ["pymatting-closed-form", "pymatting-knn"]
+    if not args.no_baselines:
+        baselines += ["closed-form", "knn"]  # the package's own solvers
     methods = {**models["predictors"], **{b: evaluate.baseline_predictor(b) for b in baselines}}
 
     limit = args.limit or (QUICK_LIMIT if args.quick else None)

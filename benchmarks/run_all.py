@@ -26,7 +26,7 @@ from common import RESULTS_DIR, format_table  # noqa: E402
 
 RESULTS_MD = HERE / "RESULTS.md"
 SCRIPTS = ["bench_targets.py", "bench_metrics.py", "bench_data.py", "bench_inference.py", "bench_onnx.py",
-           "bench_train.py", "bench_quality.py", "bench_closed_form.py", "bench_gpu.py"]
+           "bench_train.py", "bench_quality.py", "bench_closed_form.py", "bench_knn.py", "bench_gpu.py"]
 OPTIONAL = {"bench_onnx.py"}  # run when present
 #: Lighter settings for ``--quick`` where a script has no ``--quick`` of its own (used only when its
 #: ``--help`` lists every option named here).

@@ -118,6 +118,7 @@ def test_a_choice_of_quality_when_two_ship(browser, start_server, ship, tiny_che
             page.wait_for_selector("#results[data-ready=true]")
             info = page.text_content("#result-info")  # the field was sent: the best model ran
             assert info.startswith("effnet-cf (PyTorch, the shipped best model)") and "matting" in info
+            assert "effnet-cf" in page.text_content("#model")  # the header names the model that ran
 
 
 def test_draw_strokes_then_predict(page, files):

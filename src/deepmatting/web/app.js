@@ -285,6 +285,8 @@ async function showResult(data, seconds) {
   c.download = `${name}_cutout.png`;
   $("result-info").textContent = `${data.model} · ${data.width} × ${data.height} px · ` +
     `matting ${data.seconds.toFixed(2)} s · in all ${seconds.toFixed(1)} s`;
+  // the header names the model that ran last (another quality's may have run)
+  $("model").textContent = `model: ${data.model} · reads a ${state.info.input}`;
   a.classList.remove("disabled");
   c.classList.remove("disabled");
   $("figure-card").hidden = false;
