@@ -5,6 +5,7 @@ A *backend* is any object with
 - ``pad_multiple: int`` — what H and W get padded to (the backend pads itself; tiles are aligned to it),
 - ``input: str`` — ``"trimap"`` or ``"mask"`` (what the model reads beside the image),
 - ``prior: str | None`` — the classical matte(s) the model reads (``"closed-form"``, ``"closed-form+knn"``),
+  and ``prior_pixels: int`` — the largest size they are solved at (larger images: solved smaller),
 - ``__call__(image Bx3xHxW float32 [0,1], trimap Bx1xHxW float32 {0,0.5,1}[, prior BxPxHxW]) ->
   Bx1xHxW float32 [0,1]`` on NumPy arrays.
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import copy
 import functools
 import hashlib
+import json
 import os
 import warnings
 from pathlib import Path
@@ -28,12 +30,14 @@ import numpy as np
 import torch
 
 from .checkpoint import DEFAULT_QUALITY, CheckpointError
+from .data.prior_pool import PRIOR_MAX_PIXELS
 from .device import autocast_dtype, resolve_device
 from .models import DeepMatting
 from .models.blocks import fuse_conv_bn
 from .onnx_graph import (
     INPUT_NAMES,
     META_ARCH,
+    META_CONFIG,
     META_INPUT,
     META_PAD_MULTIPLE,
     META_PRIOR,
@@ -98,6 +102,7 @@ class TorchBackend:
         self.input = model.config.input
         self.arch = model.config.arch
         self.prior = model.prior
+        self.prior_pixels = model.prior_pixels
         self.source = model.weights_source or "random weights"
 
     def __call__(self, image: np.ndarray, trimap: np.ndarray, prior: np.ndarray | None = None) -> np.ndarray:
@@ -187,6 +192,12 @@ class OnnxBackend:
         self.pad_multiple = int(self.metadata[META_PAD_MULTIPLE])
         self.input = self.metadata[META_INPUT]
         self.prior = self.metadata.get(META_PRIOR) or None
+        try:
+            config = json.loads(self.metadata.get(META_CONFIG, "{}"))
+        except ValueError:
+            config = {}
+        pixels = config.get("prior_pixels") if isinstance(config, dict) else None
+        self.prior_pixels = pixels if isinstance(pixels, int) and pixels > 0 else PRIOR_MAX_PIXELS
 
     def __call__(self, image: np.ndarray, trimap: np.ndarray, prior: np.ndarray | None = None) -> np.ndarray:
         """``Bx3xHxW`` image in [0,1], ``Bx1xHxW`` trimap (and prior matte), float32 -> ``Bx1xHxW`` alpha."""

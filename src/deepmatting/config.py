@@ -79,6 +79,9 @@ class ModelConfig:
     pretrained_encoder : start the encoder from ImageNet weights when training starts (architectures that
         have them; None = whenever the architecture has them). Checkpoints carry every weight, so loading
         one never reads the ImageNet weights.
+    prior_pixels : for models that read classical mattes: images over this many pixels get them solved at
+        this size and upsampled (None: ``deepmatting.data.prior_pool.PRIOR_MAX_PIXELS``, 1 MP). Smaller is
+        faster: the solvers' time grows with the unknown pixels.
     """
 
     arch: str = "light-unet"
@@ -88,8 +91,13 @@ class ModelConfig:
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
     pretrained_encoder: bool | None = None
+    prior_pixels: int | None = None
 
     def __post_init__(self) -> None:
+        if self.prior_pixels is not None and (isinstance(self.prior_pixels, bool)
+                                              or not isinstance(self.prior_pixels, int)
+                                              or self.prior_pixels < 1024):
+            raise ConfigError(f"ModelConfig.prior_pixels: {self.prior_pixels!r} must be an integer >= 1024")
         if self.input not in ("trimap", "mask"):
             raise ConfigError(f"ModelConfig.input: {self.input!r}, expected 'trimap' or 'mask'")
         if self.width <= 0:

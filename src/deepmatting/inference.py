@@ -261,7 +261,8 @@ def predict(image: np.ndarray | Image.Image, trimap: np.ndarray | Image.Image | 
                          f"beside the image: pass trimap= or mask= ({MASK_HINT})")
     unknown = tri == TRIMAP_UNKNOWN
     refines = getattr(backend, "prior", None) and unknown.any()
-    prior = classical_matte(backend.prior, img, tri) if refines else None
+    solve_at = getattr(backend, "prior_pixels", None)
+    prior = classical_matte(backend.prior, img, tri, solve_at) if refines else None
     alpha = run_tiled(backend, img, trimap_to_float(tri), unknown, prior=prior, tile_size=tile_size,
                       tile_overlap=tile_overlap)
     np.clip(alpha, 0, 1, out=alpha)

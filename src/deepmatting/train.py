@@ -71,7 +71,8 @@ def build_datasets(cfg: TrainConfig, out: Path | None = None) -> tuple[Dataset, 
         cache = Path(cfg.prior_cache or Path(out or ".") / "prior_pool")
         train = PhotoPriorPool(cfg.data, cache, prior, cfg.prior_pool, variants=cfg.prior_variants,
                                crop=cfg.crop, trimap_widths=tuple(cfg.trimap_widths),
-                               trimap_blobs=cfg.trimap_blobs, seed=cfg.seed)
+                               trimap_blobs=cfg.trimap_blobs, seed=cfg.seed,
+                               max_pixels=cfg.model.prior_pixels)
         return train, val, f"{train!r} with their {prior} mattes (cached in {cache}); synthetic validation"
     train, val, note = _source_datasets(cfg)
     if prior is not None:

@@ -68,6 +68,8 @@ class PhotoPriorPool(torch.utils.data.Dataset):
     trimap_widths : (int, int), default (3, 30)
     trimap_blobs : float, default 0.4
     seed : int, default 0
+    max_pixels : int, optional
+        Solve the mattes at most at this many pixels, as the model will (``ModelConfig.prior_pixels``).
     progress : bool
         A progress bar while the variants are solved.
 
@@ -77,7 +79,8 @@ class PhotoPriorPool(torch.utils.data.Dataset):
 
     def __init__(self, root: str | os.PathLike, cache: str | os.PathLike, prior: str, samples: int, *,
                  variants: int = 3, crop: int = 320, trimap_widths: tuple[int, int] = (3, 30),
-                 trimap_blobs: float = 0.4, seed: int = 0, progress: bool = True):
+                 trimap_blobs: float = 0.4, seed: int = 0, max_pixels: int | None = None,
+                 progress: bool = True):
         root = Path(root)
         images, alphas = _files(root / "images"), _files(root / "alphas")
         names = sorted(set(images) & set(alphas))
@@ -88,6 +91,7 @@ class PhotoPriorPool(torch.utils.data.Dataset):
                              f"{variants}")
         self.root, self.cache, self.prior = root, Path(cache), prior
         self.samples, self.variants, self.seed = int(samples), int(variants), int(seed)
+        self.max_pixels = max_pixels
         self.trimaps = RandomTrimap(tuple(trimap_widths), blob_p=trimap_blobs)
         self.cache.mkdir(parents=True, exist_ok=True)
         own = sorted(d for d in root.iterdir() if d.is_dir() and d.name.startswith("trimaps"))
@@ -107,7 +111,8 @@ class PhotoPriorPool(torch.utils.data.Dataset):
             self._build(name, variant, foregrounds)
 
     def _path(self, name: str, variant: str) -> Path:
-        return self.cache / f"{self.prior}_{self.seed}_{name}_{variant}.npz"
+        solved_at = f"@{self.max_pixels}" if self.max_pixels else ""
+        return self.cache / f"{self.prior}{solved_at}_{self.seed}_{name}_{variant}.npz"
 
     def _build(self, name: str, variant: str, foregrounds: dict[str, np.ndarray]) -> None:
         image = read_image(self._paths["image"][name])
@@ -131,7 +136,7 @@ class PhotoPriorPool(torch.utils.data.Dataset):
             trimap = self.trimaps({"alpha": clean.astype(np.float32)}, rng)["trimap"]
         arrays = {"image": np.round(image * 255).astype(np.uint8), "alpha": alpha.astype(np.float16),
                   "trimap": trimap,
-                  "prior": classical_matte(self.prior, image, trimap).astype(np.float16)}
+                  "prior": classical_matte(self.prior, image, trimap, self.max_pixels).astype(np.float16)}
         atomic_write(self._path(name, variant), lambda f: np.savez(f, **arrays))
 
     def set_epoch(self, epoch: int) -> None:

@@ -47,7 +47,8 @@ def _solve_priors(name: str, image: np.ndarray, trimap: np.ndarray) -> np.ndarra
     return np.stack([cf, knn_alpha(image, trimap, initial=cf)], axis=-1)  # KNN warm-started from CF
 
 
-def classical_matte(name: str, image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
+def classical_matte(name: str, image: np.ndarray, trimap: np.ndarray,
+                    max_pixels: int | None = None) -> np.ndarray:
     """The classical matte a refining model reads (``model.prior``), for training crops and at inference.
 
     Parameters
@@ -57,13 +58,15 @@ def classical_matte(name: str, image: np.ndarray, trimap: np.ndarray) -> np.ndar
         :func:`deepmatting.knn_matting.knn_alpha`, stacked)
     image : np.ndarray, HxWx3 float32 [0,1]
     trimap : np.ndarray, HxW uint8 {0,128,255}
+    max_pixels : int, optional
+        Solve at most at this many pixels (default :data:`PRIOR_MAX_PIXELS`).
 
     Returns
     -------
     np.ndarray, HxW float32 in [0, 1] (``"closed-form"``) or HxWx2 (``"closed-form+knn"``: closed-form, KNN);
     0.5 everywhere when the trimap has no known pixel (classical matting is undetermined then: the refining
-    model decides alone). Known pixels are exactly 0 and 1. Images over :data:`PRIOR_MAX_PIXELS` are solved
-    at that size and the mattes upsampled (the solvers' memory grows with the unknown pixels: about 3 GB at
+    model decides alone). Known pixels are exactly 0 and 1. Images over ``max_pixels`` are solved at that
+    size and the mattes upsampled (the solvers' memory grows with the unknown pixels: about 3 GB at
     2 MP); the refining model then works at full resolution.
     """
     if name not in PRIOR_CHANNELS:
@@ -72,7 +75,7 @@ def classical_matte(name: str, image: np.ndarray, trimap: np.ndarray) -> np.ndar
     shape = (h, w) if PRIOR_CHANNELS[name] == 1 else (h, w, PRIOR_CHANNELS[name])
     if (trimap == TRIMAP_UNKNOWN).all():
         return np.full(shape, 0.5, np.float32)
-    scale = min(1.0, (PRIOR_MAX_PIXELS / (h * w)) ** 0.5)
+    scale = min(1.0, ((max_pixels or PRIOR_MAX_PIXELS) / (h * w)) ** 0.5)
     if scale == 1.0:
         return _solve_priors(name, image, trimap)
     size = (max(1, round(h * scale)), max(1, round(w * scale)))

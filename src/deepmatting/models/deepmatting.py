@@ -20,7 +20,7 @@ from ..checkpoint import (
     load_checkpoint,
 )
 from ..config import ConfigError, ModelConfig, from_dict
-from ..data.prior_pool import PRIOR_CHANNELS, classical_matte
+from ..data.prior_pool import PRIOR_CHANNELS, PRIOR_MAX_PIXELS, classical_matte
 from ..tensors import batch_prior_to_tensor, float_to_trimap
 from .fusion import disagreement, fuse
 from .known_colors import known_colors
@@ -71,6 +71,7 @@ class DeepMatting(nn.Module):
         self.trimap_encoding = "raw" if self.config.input == "mask" else spec.trimap_encoding
         self.prior = spec.prior  # the classical matte(s) this model reads, if any (an input of forward)
         self.prior_channels = PRIOR_CHANNELS[spec.prior] if spec.prior is not None else 0
+        self.prior_pixels = self.config.prior_pixels or PRIOR_MAX_PIXELS  # the mattes' largest solve
         self.pad_multiple = spec.pad_multiple
         self.in_channels = input_channels(spec, self.config)
         self.encoder, self.decoder = spec.build(self.config, self.in_channels)
@@ -170,7 +171,8 @@ class DeepMatting(nn.Module):
         """
         images = image.detach().float().permute(0, 2, 3, 1).cpu().numpy()  # (B, H, W, 3)
         trimaps = float_to_trimap(trimap[:, 0])  # (B, H, W) uint8
-        mattes = [classical_matte(self.prior, im, tri) for im, tri in zip(images, trimaps, strict=True)]
+        mattes = [classical_matte(self.prior, im, tri, self.prior_pixels)
+                  for im, tri in zip(images, trimaps, strict=True)]
         return batch_prior_to_tensor(np.stack(mattes)).to(image.device)  # (B, P, H, W)
 
     # ---- checkpoints -------------------------------------------------------------------------------
