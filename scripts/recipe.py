@@ -255,6 +255,16 @@ def cross_validate(photos: Path, checkpoints: list[Path], fold_names: tuple[list
     return tables
 
 
+def install_weights(checkpoint: Path, dest: str | Path, recipe: str, photos: Path, trained_on: list[str],
+                    held_out: list[str] = (), steps: int | None = None) -> None:
+    """Write a trained model's weights (no optimizer state) to ``dest`` with their provenance: the recipe,
+    the optimizer steps, the photos trained on (paths) and the photos held out (names)."""
+    model = DeepMatting.pretrained(checkpoint)
+    Path(dest).parent.mkdir(parents=True, exist_ok=True)
+    model.save(dest, recipe=recipe, steps=steps, trained_on=[str(photos / "images" / n) for n in trained_on],
+               held_out=list(held_out))
+
+
 def run_recipe(
     photos: str | Path,
     out: str | Path = "runs/pretrained",
@@ -309,9 +319,7 @@ def run_recipe(
     print(f"cross-validation report: {out / 'report_cv.json'}", flush=True)
     final = train_on(names, "final")
     if install_to is not None:
-        model = DeepMatting.pretrained(final)
-        Path(install_to).parent.mkdir(parents=True, exist_ok=True)
-        model.save(install_to, recipe=rec.name, trained_on=[str(photos / "images" / n) for n in names])
+        install_weights(final, install_to, rec.name, photos, names, steps=report["train_steps"]["final"])
         report["installed"] = str(install_to)
     report["total_seconds"] = round(time.monotonic() - started, 1)
     (out / "report.json").write_text(json.dumps(report, indent=2))
