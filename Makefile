@@ -25,9 +25,11 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
 
-# reproduces the shipped default model from ../shared/data (two cross-validation folds, then the final)
+# reproduces the shipped fusion model from ../shared/data (two cross-validation folds, then the final) in
+# runs/fusion; it never touches src/deepmatting/weights/ (install with: make pretrained INSTALL=1)
 pretrained: $(STAMP)
-	$(PY) scripts/pretrained.py --out runs/pretrained --install src/deepmatting/weights/default.pt
+	$(PY) scripts/pretrained.py --recipe fusion --out runs/fusion \
+		$(if $(INSTALL),--install src/deepmatting/weights/fusion.pt)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
