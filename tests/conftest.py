@@ -51,6 +51,18 @@ def tiny_best_checkpoint(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_fusion_checkpoint(tmp_path_factory):
+    """An untrained fusion model saved as a checkpoint: ``DeepMatting("cf-knn-fusion", width=0.5)``, which is
+    the mean of closed-form and KNN matting exactly (its output layer starts at zero)."""
+    from deepmatting import DeepMatting
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("tiny_fusion") / "fusion.pt"
+    DeepMatting("cf-knn-fusion", width=0.5).save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def ship():
     """``with ship({"fast": path, "best": path}):`` the package ships these checkpoints as its models, and
     no others (the qualities left out do not ship); the cache of shipped backends is cleared on entry and

@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from deepmatting import DeepMatting
+from deepmatting.checkpoint import DEFAULT_QUALITY
 from deepmatting.evaluate import baseline_predictor, evaluate, format_table
 from deepmatting.scoring import score_dataset
 
@@ -105,7 +106,7 @@ def test_evaluate_says_which_images_the_model_was_trained_on(tmp_path, ship):
     _write_folder(tmp_path / "d", [_sample(0), _sample(1)])
     DeepMatting(width=0.5).save(tmp_path / "m.pt", trained_on=["/photos/images/s1.png", "/photos/x.png"])
     lines = []
-    with ship({"fast": tmp_path / "m.pt"}):
+    with ship({DEFAULT_QUALITY: tmp_path / "m.pt"}):
         report = evaluate(tmp_path / "d", device="cpu", progress=False, printer=lines.append)
     assert report["seen_in_training"] == ["s1"]
     assert any("1 of these 2 images were in the model's training set (s1)" in line for line in lines)

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from deepmatting import DeepMatting, list_architectures
-from deepmatting.checkpoint import CheckpointError
+from deepmatting.checkpoint import DEFAULT_QUALITY, CheckpointError
 from deepmatting.cli import main
 from deepmatting.inference import predict
 
@@ -196,7 +196,7 @@ def test_shipped_models_run_in_onnxruntime_from_a_cached_export(tmp_path, monkey
     path = tmp_path / "shipped.pt"
     DeepMatting(width=0.5).save(path)
     monkeypatch.setenv("DEEPMATTING_CACHE", str(tmp_path / "cache"))
-    with ship({"fast": path}):
+    with ship({DEFAULT_QUALITY: path}):
         fast = backends.load_backend(device="cpu", runtime="auto")
         assert isinstance(fast, OnnxBackend) and fast.source == "the shipped default"
         assert len(list((tmp_path / "cache").glob("light-unet-*.onnx"))) == 1  # exported once, cached

@@ -10,7 +10,7 @@ from PIL import Image
 from deepmatting import DeepMatting, backends, data
 from deepmatting import inference as inf
 from deepmatting.backends import TorchBackend, load_backend
-from deepmatting.checkpoint import CheckpointError
+from deepmatting.checkpoint import DEFAULT_QUALITY, CheckpointError
 from deepmatting.data.trimap import trimap_from_mask
 from deepmatting.inference import predict, tile_starts
 from deepmatting.tensors import trimap_to_float
@@ -157,7 +157,7 @@ def test_model_forms_instance_checkpoint_and_default(model, tmp_path, ship):
 
     with ship({}), pytest.raises(CheckpointError, match="no default model ships"):
         predict(image, trimap)
-    with ship({"fast": path}):
+    with ship({DEFAULT_QUALITY: path}):
         np.testing.assert_allclose(predict(image, trimap), a, atol=1e-6)
         assert backends.load_backend() is backends.load_backend()  # cached: loaded and prepared once
 
@@ -315,11 +315,11 @@ def test_a_large_saturated_photo_has_its_prior_solved_smaller_without_a_range_er
     _check_known(alpha, trimap)
 
 
-@pytest.mark.parametrize("quality", ["fast", "best"])
+@pytest.mark.parametrize("quality", ["fast", "best", "fusion"])
 def test_every_quality_predicts_a_large_saturated_photo(quality, ship, tiny_checkpoint, tiny_best_checkpoint,
-                                                         one_thread):
+                                                         tiny_fusion_checkpoint, one_thread):
     image, trimap = _saturated_photo(3000, 4000)
-    with ship({"fast": tiny_checkpoint, "best": tiny_best_checkpoint}):
+    with ship({"fast": tiny_checkpoint, "best": tiny_best_checkpoint, "fusion": tiny_fusion_checkpoint}):
         alpha = predict(image, trimap, quality=quality)
     assert alpha.shape == (3000, 4000) and np.isfinite(alpha).all()
     _check_known(alpha, trimap)
