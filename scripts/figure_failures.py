@@ -22,8 +22,8 @@ from recipe import folds, held_out  # scripts/recipe.py
 from deepmatting import predict
 from deepmatting.backends import load_backend
 from deepmatting.closed_form import closed_form_alpha
-from deepmatting.knn_matting import knn_alpha
 from deepmatting.data import CustomDataset
+from deepmatting.knn_matting import knn_alpha
 from deepmatting.metrics import sad_score
 from deepmatting.visualize import panel_grid
 
