@@ -8,8 +8,8 @@ from deepmatting import DeepMatting, predict
 from deepmatting.checkpoint import default_weights
 
 
-def test_default_weights_ship_and_load():
-    weights = default_weights()
+def test_fast_weights_ship_and_load():
+    weights = default_weights("fast")
     assert weights is not None, "src/deepmatting/weights/default.pt is missing (make pretrained)"
     with weights as path:
         assert path.stat().st_size <= 16 * 1024 * 1024  # float32 weights, no optimizer state
@@ -40,7 +40,20 @@ def _noise_with_a_band(h: int, w: int, seed: int) -> tuple[np.ndarray, np.ndarra
     return image, trimap
 
 
-@pytest.mark.parametrize("quality", ["fast", None, "best"])
+def test_fusion_weights_ship_with_their_provenance_and_are_the_default():
+    from deepmatting.checkpoint import DEFAULT_QUALITY
+
+    assert DEFAULT_QUALITY == "fusion"
+    weights = default_weights("fusion")
+    assert weights is not None, "src/deepmatting/weights/fusion.pt is missing (make pretrained INSTALL=1)"
+    with weights as path:
+        model = DeepMatting.from_checkpoint(path)
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    assert model.config.arch == "cf-knn-fusion" and raw["recipe"] == "fusion" and raw["steps"] == 1000
+    assert len(raw["trained_on"]) == 14 and raw["held_out"] == []  # the final model: all 14 photos
+
+
+@pytest.mark.parametrize("quality", ["fast", None, "best", "fusion"])
 def test_the_shipped_models_predict_without_a_model_given(quality):
     torch.set_num_threads(1)
     image, trimap = _noise_with_a_band(45, 61, seed=0)

@@ -257,7 +257,7 @@ def test_quality_chooses_among_the_shipped_models(ship, tiny_best_checkpoint):
     with ship({"best": tiny_best_checkpoint}):  # a build that ships only the best model
         best = load_backend(quality="best", device="cpu")
         assert best.prior == "closed-form" and best.source == "the shipped best model"
-        with pytest.raises(CheckpointError, match="no default model ships"):
+        with pytest.raises(CheckpointError, match="no fast-quality model ships"):
             load_backend(quality="fast")
         with pytest.raises(ValueError, match="a quality or a model, not both"):
             load_backend(tiny_best_checkpoint, quality="best")

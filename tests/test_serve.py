@@ -331,7 +331,7 @@ def two_qualities(ship, tiny_checkpoint, tiny_best_checkpoint):
 def test_info_lists_the_qualities_that_ship(two_qualities, ship, tiny_checkpoint, tiny_backend):
     info = json.loads(two_qualities.respond("GET", "/api/info", _no_body).body)
     assert (info["qualities"], info["quality"]) == (["fast", "best"], "fast")
-    assert info["model"].endswith("(PyTorch, the shipped default)")
+    assert info["model"].endswith("(PyTorch, the shipped fast model)")
     with ship({"fast": tiny_checkpoint}):  # a build without the best model
         assert MattingApp(tiny_backend, examples=0, quality="fast").info()["qualities"] == ["fast"]
     given = MattingApp(tiny_backend, examples=0).info()  # a checkpoint given: no choice
@@ -390,7 +390,7 @@ def test_serve_offers_the_shipped_qualities(monkeypatch, capsys, ship, tiny_chec
     monkeypatch.setattr(MattingServer, "serve_forever", lambda self: seen.append(
         (self.app.qualities, self.app.quality, self.app.device)))
     with ship({"fast": tiny_checkpoint, "best": tiny_best_checkpoint}):
-        serve(None, "127.0.0.1", 0, device="cpu", examples=0)
+        serve(None, "127.0.0.1", 0, quality="fast", device="cpu", examples=0)
         serve(None, "127.0.0.1", 0, quality="best", device="cpu", examples=0)
         serve(tiny_checkpoint, "127.0.0.1", 0, device="cpu", examples=0)
     assert seen == [(("fast", "best"), "fast", "cpu"), (("fast", "best"), "best", "cpu"), ((), None, "cpu")]

@@ -20,7 +20,7 @@ import torch
 SHIPPED_WEIGHTS = {"fast": "weights/default.pt", "best": "weights/best.pt", "fusion": "weights/fusion.pt"}
 QUALITIES = tuple(SHIPPED_WEIGHTS)
 #: The quality that runs when none is named.
-DEFAULT_QUALITY = "fast"
+DEFAULT_QUALITY = "fusion"
 
 NO_DEFAULT_MODEL = (
     "no model given and no default model ships with this version of deepmatting: pass a checkpoint "
