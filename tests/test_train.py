@@ -297,3 +297,15 @@ def test_fine_tuning_starts_from_a_checkpoint_with_its_architecture(tmp_path, on
     assert 0 < moved < 0.2 * apart  # trained, from the checkpoint's weights
     with pytest.raises(TrainingError, match="cannot fine-tune"):
         train(dataclasses.replace(cfg, init=str(tmp_path / "missing.pt")), tmp_path / "run2", progress=False)
+
+
+def test_a_second_run_into_a_folder_is_refused_unless_resumed_or_overwritten(tmp_path):
+    cfg = tiny_config(epochs=1, synthetic_train=4, batch_size=4)
+    train(cfg, tmp_path, progress=False)
+    first = (tmp_path / "last.pt").read_bytes()
+    with pytest.raises(TrainingError, match="already holds a training run .*--resume.*--overwrite"):
+        train(cfg, tmp_path, progress=False)
+    assert (tmp_path / "last.pt").read_bytes() == first
+    lines = (tmp_path / "metrics.jsonl").read_text().count("\n")
+    train(cfg, tmp_path, progress=False, overwrite=True)
+    assert (tmp_path / "metrics.jsonl").read_text().count("\n") == lines  # replaced, not appended to

@@ -6,8 +6,8 @@
    layout, so ``deepmatting evaluate`` and ``predict`` can be pointed at it too);
 2. trains the default architecture on procedurally generated samples within a time budget
    (``OUT/best.pt``, ``OUT/last.pt``, ``OUT/metrics.jsonl``, ``OUT/curves.png``);
-3. evaluates the best checkpoint on the held-out set against the trimap baseline (and closed-form matting
-   when ``pymatting`` is installed), writes ``OUT/metrics.json`` and prints the table;
+3. evaluates the best checkpoint on the held-out set against the trimap baseline and the package's own
+   closed-form matting, writes ``OUT/metrics.json`` and prints the table;
 4. writes side-by-side figures (image | predicted alpha | masked image | ground truth | error) to
    ``OUT/figures/``.
 """
@@ -104,7 +104,7 @@ def run_demo(
         synthetic_size=size,
     )
     print(f"[2/4] training {cfg.model.arch} on synthetic data for {max_minutes:g} minutes (budget)")
-    summary = train(cfg, out, resume=False, progress=progress)
+    summary = train(cfg, out, resume=False, progress=progress, overwrite=True)  # each demo is a fresh run
 
     print("[3/4] evaluating the best checkpoint on the held-out set")
     dataset = CustomDataset(heldout_dir)

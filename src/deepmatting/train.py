@@ -38,6 +38,7 @@ from .inference import sample_predictor
 from .losses import MattingLoss, unknown_mask
 from .metrics import METRIC_NAMES, MetricAccumulator
 from .models import DeepMatting
+from .run_folder import RunFolderError, claim_run_folder
 from .run_log import RunLog
 from .scoring import score_dataset
 from .tensors import collate
@@ -453,19 +454,28 @@ def weights_digest(model: torch.nn.Module) -> str:
 
 
 # ---- the run ----------------------------------------------------------------------------------------------
-def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, progress: bool = True) -> dict:
+def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, progress: bool = True,
+          overwrite: bool = False) -> dict:
     """Train a model as ``cfg`` says, writing checkpoints and logs into ``out_dir``.
 
     ``cfg.epochs`` None trains until the time budget ``cfg.max_minutes`` (one of them is needed).
+    A folder that already holds a run is refused unless ``resume`` continues it or ``overwrite`` replaces
+    it, and the folder is locked while the run holds it (:mod:`deepmatting.run_folder`).
     Returns a summary dict: epochs and steps done, the best validation value, paths, and whether the run
     stopped on its time budget. Under ``torchrun`` call it in every process; only rank 0 writes files.
     """
     if cfg.epochs is None and cfg.max_minutes is None:
         raise TrainingError("give a number of epochs or a time budget (max_minutes): with neither the run "
                             "would never end")
+    out = Path(out_dir)
     info = setup(cfg.device)
     try:
-        return _run(cfg, Path(out_dir), resume, progress, info)
+        holding = claim_run_folder(out, resume, overwrite) if info.is_main else nullcontext()
+        try:
+            with holding:
+                return _run(cfg, out, resume, progress, info)
+        except RunFolderError as e:
+            raise TrainingError(str(e)) from e
     finally:
         teardown()
 

@@ -25,7 +25,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--crop", type=int, default=d.crop, help="training crop size in px")
     p.add_argument("--workers", type=int, default=d.workers, help="data loader workers")
     p.add_argument("--out", default="runs/train", help="run folder")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    run = p.add_mutually_exclusive_group()
+    run.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace the run already in OUT (without it or --resume such a folder is refused)")
     p.add_argument("--init", default=None, metavar="CHECKPOINT_OR_QUALITY",
                    help="fine-tune: start from this checkpoint's weights, or a shipped model's (fast, best, "
                         "fusion); its architecture and preprocessing are used (--arch is ignored)")
@@ -75,4 +78,5 @@ def config_from_args(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from ..train import train
 
-    return report_errors("train", lambda: train(config_from_args(args), args.out, resume=args.resume) and 0)
+    return report_errors("train", lambda: train(config_from_args(args), args.out, resume=args.resume,
+                                                        overwrite=args.overwrite) and 0)
