@@ -149,3 +149,39 @@ def test_devices_are_checked_with_a_message(tmp_path, checkpoint, capsys):
     rc = _run("--checkpoint", checkpoint, "--image", images, "--trimap", trimaps, "--out", tmp_path / "o",
               "--device", "cuda:1")
     assert rc == 2 and "cuda:1" in capsys.readouterr().err
+
+
+def test_an_output_folder_that_is_an_input_folder_is_refused(tmp_path, checkpoint, capsys):
+    images, trimaps = tmp_path / "images", tmp_path / "trimaps"
+    _write_sample(images, trimaps, "a")
+    for out in (images, trimaps):
+        assert _run("--checkpoint", checkpoint, "--image", images, "--trimap", trimaps, "--out", out) == 2
+        assert "would be mixed with the inputs" in capsys.readouterr().err
+    assert sorted(p.name for p in images.iterdir()) == ["a.png"]
+
+
+def test_an_output_file_that_would_replace_an_input_is_refused(tmp_path, checkpoint, capsys):
+    _write_sample(tmp_path / "images", tmp_path / "guides", "cat")
+    trimap = (tmp_path / "guides" / "cat.png").rename(tmp_path / "guides" / "cat_alpha.png")  # an output name
+    before = trimap.read_bytes()
+    rc = _run("--checkpoint", checkpoint, "--image", tmp_path / "images" / "cat.png", "--trimap", trimap,
+              "--out", tmp_path / "guides")
+    assert rc == 2 and "writing cat_alpha.png would replace an input file" in capsys.readouterr().err
+    assert trimap.read_bytes() == before
+    rc = _run("--checkpoint", checkpoint, "--image", tmp_path / "images" / "cat.png", "--trimap", trimap,
+              "--out", tmp_path / "out")
+    assert rc == 0 and (tmp_path / "out" / "cat_alpha.png").is_file()
+
+
+def test_outputs_are_written_atomically(tmp_path, checkpoint, monkeypatch):
+    """A write that fails midway leaves no file under the final name (and the error names the file)."""
+    images, trimaps, out = tmp_path / "images", tmp_path / "trimaps", tmp_path / "out"
+    _write_sample(images, trimaps, "a")
+
+    def half_written(self, fp, format=None, **params):
+        fp.write(b"\x89PNG partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", half_written)
+    assert _run("--checkpoint", checkpoint, "--image", images, "--trimap", trimaps, "--out", out) == 1
+    assert list(out.iterdir()) == []

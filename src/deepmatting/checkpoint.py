@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import importlib.resources
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
 import torch
+
+from .atomic import WriteError
+from .atomic import atomic_write as _atomic_write
 
 #: The shipped models by quality, and where their weights live inside the package (shipped only by some
 #: builds): "fast" (effnet-lite0 alone), "best" (effnet-cf: refines closed-form matting) and "fusion"
@@ -21,6 +21,17 @@ SHIPPED_WEIGHTS = {"fast": "weights/default.pt", "best": "weights/best.pt", "fus
 QUALITIES = tuple(SHIPPED_WEIGHTS)
 #: The quality that runs when none is named.
 DEFAULT_QUALITY = "fusion"
+#: What each quality is, in a phrase for help texts.
+QUALITY_SUMMARIES = {
+    "fast": "a network alone (effnet-lite0): the quickest, the roughest mattes",
+    "best": "a network refining closed-form matting",
+    "fusion": "closed-form and KNN matting fused by a network: the best mattes, the default",
+}
+
+
+def qualities_help() -> str:
+    """One line naming every shipped quality and what it is, for ``--quality`` help texts."""
+    return "; ".join(f"{name}: {QUALITY_SUMMARIES[name]}" for name in QUALITIES)
 
 NO_DEFAULT_MODEL = (
     "no model given and no default model ships with this version of deepmatting: pass a checkpoint "
@@ -32,46 +43,12 @@ class CheckpointError(RuntimeError):
     """A checkpoint file is missing, unreadable, unsafe or not a deepmatting checkpoint."""
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
-    """Call ``write(file)`` on a temporary file in the same folder, fsync, then rename it over ``path``.
-
-    A crash at any moment leaves either the old file or the new one, never a truncated file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """:func:`deepmatting.atomic.atomic_write`, its failure a :class:`CheckpointError`."""
     try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException as e:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        if isinstance(e, (OSError, RuntimeError)):  # torch.save wraps a failed write in a RuntimeError
-            kept = "the previous file is intact" if path.exists() else "nothing was written"
-            raise CheckpointError(f"cannot write {path}: {_write_failure(e, path.parent)}; {kept}") from e
-        raise
-    return path
-
-
-def _write_failure(error: BaseException, folder: Path) -> str:
-    """Why a write failed, in words: a full disk is said as such (torch hides ENOSPC in its own error)."""
-    chain = [error]
-    while chain[-1].__cause__ is not None or chain[-1].__context__ is not None:
-        chain.append(chain[-1].__cause__ or chain[-1].__context__)
-    full = any(getattr(e, "errno", None) == errno.ENOSPC for e in chain)
-    if full or shutil.disk_usage(folder).free < 2**20:
-        return f"no space left on the device of {folder}"
-    return f"{type(error).__name__}: {error}"
+        return _atomic_write(path, write)
+    except WriteError as e:
+        raise CheckpointError(str(e)) from e.__cause__
 
 
 def atomic_save(obj: dict, path: str | os.PathLike) -> Path:

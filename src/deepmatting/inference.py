@@ -208,9 +208,10 @@ def predict(image: np.ndarray | Image.Image, trimap: np.ndarray | Image.Image | 
     backend : Backend, optional
         A ready backend (:func:`deepmatting.load_backend`: PyTorch or onnxruntime); replaces ``model`` and
         ``device``.
-    quality : "fast" or "best", optional
-        Which shipped model when ``model`` is None: ``"fast"`` (the default) or ``"best"`` (refines
-        closed-form matting: better mattes, several times slower).
+    quality : "fast", "best" or "fusion", optional
+        Which shipped model when ``model`` is None (``checkpoint.QUALITY_SUMMARIES``): ``"fusion"`` (the
+        default: closed-form and KNN matting fused by a network), ``"best"`` (a network refining
+        closed-form matting) or ``"fast"`` (a network alone: quickest, roughest).
 
     Returns
     -------

@@ -14,6 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from .atomic import atomic_write
 from .data.pixels import as_image, as_trimap
 from .foreground import estimate_foreground
 from .tensors import TRIMAP_UNKNOWN
@@ -170,8 +171,16 @@ def side_by_side(image: np.ndarray, alpha: np.ndarray, path: str | os.PathLike |
         ax.set_title(title)
         ax.set_axis_off()
     if path is not None:
-        fig.savefig(path, format="png", dpi=dpi)
+        _save_png(fig, path, dpi)
     return fig
+
+
+def _save_png(fig: Figure, path, dpi: int) -> None:
+    """Save ``fig`` as PNG into an open binary file, or atomically to a path (never a partial file)."""
+    if hasattr(path, "write"):
+        fig.savefig(path, format="png", dpi=dpi)
+    else:
+        atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=dpi))
 
 
 def panel_grid(rows: Sequence[Sequence[tuple[np.ndarray, str]]], path: str | os.PathLike | None = None, *,
@@ -201,5 +210,5 @@ def panel_grid(rows: Sequence[Sequence[tuple[np.ndarray, str]]], path: str | os.
         for ax in row_axes:
             ax.set_axis_off()
     if path is not None:
-        fig.savefig(path, format="png", dpi=dpi)
+        _save_png(fig, path, dpi)
     return fig

@@ -10,15 +10,15 @@ HELP = "export a model to ONNX (any batch, height and width; needs `pip install 
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..checkpoint import QUALITIES
+    from ..checkpoint import QUALITIES, qualities_help
     from ..export import DEFAULT_OPSET, MIN_OPSET
 
     source = p.add_mutually_exclusive_group()
     source.add_argument("--checkpoint", default=None,
                         help="a model checkpoint (.pt) to export (default: the shipped model)")
     source.add_argument("--quality", default=None, choices=QUALITIES,
-                        help="export a shipped model: fast (the default) or best (its network part: "
-                             "closed-form matting, its input, runs outside the graph)")
+                        help=f"export a shipped model ({qualities_help()}); for best and fusion the "
+                             "network part: the classical mattes, its inputs, are solved outside the graph")
     p.add_argument("--out", required=True, help="the .onnx file to write")
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET,
                    help=f"ONNX opset version (at least {MIN_OPSET})")

@@ -28,15 +28,14 @@ def add_arch(parser: argparse.ArgumentParser) -> None:
 def add_model_source(parser: argparse.ArgumentParser, what: str = "run") -> None:
     """``--checkpoint``, ``--onnx`` or ``--quality``: the model to ``what`` (the shipped fast one by default).
     """
-    from ..checkpoint import QUALITIES
+    from ..checkpoint import QUALITIES, qualities_help
 
     group = parser.add_mutually_exclusive_group()
     group.add_argument(
         "--quality",
         default=None,
         choices=QUALITIES,
-        help="which shipped model (when no --checkpoint/--onnx): fast (the default), or best (refines "
-        "closed-form matting: better mattes, several times slower)",
+        help=f"which shipped model (when no --checkpoint/--onnx): {qualities_help()}",
     )
     group.add_argument(
         "--checkpoint",

@@ -83,6 +83,30 @@ def _make_output_folder(out: Path) -> None:
         raise ValueError(f"--out {out}: cannot create the output folder ({e.strerror or e})") from None
 
 
+def output_names(stem: str, outputs: list[str], background: str | None) -> list[str]:
+    """The files ``predict`` writes for an image of file stem ``stem``."""
+    suffix = {"alpha": "_alpha.png", "trimap": "_trimap.png", "figure": "_figure.png",
+              "cutout": "_cutout.jpg" if background is not None else "_cutout.png"}
+    return [stem + suffix[o] for o in outputs]
+
+
+def _refuse_output_over_input(out: Path, image_arg: Path, guide_arg: Path, jobs, outputs: list[str],
+                              background: str | None) -> None:
+    """A ``ValueError`` when ``--out`` is an input folder (a second run would take the first run's outputs
+    as inputs) or an output file would replace an input file."""
+    target = out.resolve()
+    for flag, given in (("--image", image_arg), ("--trimap/--mask", guide_arg)):
+        if given.is_dir() and given.resolve() == target:
+            raise ValueError(f"--out {out} is the {flag} folder: the outputs would be mixed with the inputs "
+                             "(and read as inputs by the next run); choose another --out")
+    inputs = {p.resolve() for job in jobs for p in job[:2] if p is not None}
+    for image_path, _, _ in jobs:
+        for name in output_names(image_path.stem, outputs, background):
+            if (target / name).resolve() in inputs:
+                raise ValueError(f"--out {out}: writing {name} would replace an input file; choose another "
+                                 "--out")
+
+
 def run(args: argparse.Namespace) -> int:
     return report_errors("predict", lambda: _run(args))
 
@@ -94,7 +118,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from ..backends import describe_backend, load_backend
     from ..data import DatasetError, pair_inputs, read_alpha, read_image, read_trimap, write_alpha
-    from ..data.io import PNG_COMPRESS_LEVEL
+    from ..data.io import PNG_COMPRESS_LEVEL, save_image
     from ..foreground import composite_on, cutout
     from ..inference import mask_to_trimap, predict
 
@@ -111,6 +135,7 @@ def _run(args: argparse.Namespace) -> int:
     guide_arg = args.trimap if args.trimap is not None else args.mask
     jobs, folder_mode = pair_inputs(Path(args.image), Path(guide_arg))
     out = Path(args.out)
+    _refuse_output_over_input(out, Path(args.image), Path(guide_arg), jobs, outputs, args.background)
     _make_output_folder(out)
     backend = load_backend(args.checkpoint, onnx=args.onnx, quality=args.quality, device=args.device)
     if backend.input == "mask" and args.mask is None:
@@ -144,15 +169,15 @@ def _run(args: argparse.Namespace) -> int:
             if "alpha" in outputs:
                 write_alpha(out / f"{stem}_alpha.png", alpha, 16 if args.alpha_16bit else 8)
             if "trimap" in outputs and trimap is not None:
-                Image.fromarray(trimap, mode="L").save(out / f"{stem}_trimap.png")
+                save_image(out / f"{stem}_trimap.png", Image.fromarray(trimap, mode="L"))
             # the foreground colours are estimated by each output where it needs them: near the edge, in
             # tiles, for the cutout; at display size for the figure (no full-size copy is kept)
             if "cutout" in outputs and args.background is not None:
-                Image.fromarray(composite_on(image, alpha, args.background)).save(
-                    out / f"{stem}_cutout.jpg", quality=95)
+                composite = Image.fromarray(composite_on(image, alpha, args.background))
+                save_image(out / f"{stem}_cutout.jpg", composite, quality=95)
             elif "cutout" in outputs:
-                Image.fromarray(cutout(image, alpha), mode="RGBA").save(
-                    out / f"{stem}_cutout.png", compress_level=PNG_COMPRESS_LEVEL)
+                save_image(out / f"{stem}_cutout.png", Image.fromarray(cutout(image, alpha), mode="RGBA"),
+                           compress_level=PNG_COMPRESS_LEVEL)
             if "figure" in outputs:
                 from ..visualize import side_by_side
 

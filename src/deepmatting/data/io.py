@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..atomic import atomic_write
 from .errors import DatasetError
 from .pixels import (
     DECODE_ERRORS,
@@ -265,4 +266,18 @@ def write_alpha(path: str | os.PathLike, alpha: np.ndarray, bits: int = 8,
         im = Image.fromarray(np.round(a * 65535).astype(np.uint16))
     else:
         im = Image.fromarray(np.round(a * 255).astype(np.uint8), mode="L")
-    im.save(path, compress_level=compress_level)
+    save_image(path, im, compress_level=compress_level)
+
+
+def save_image(path, image: Image.Image, **params) -> None:
+    """Save a Pillow image atomically to the path ``path`` (the format from the suffix; ``params`` are
+    Pillow's): a kill or a full disk leaves the old file or none, never a truncated file under ``path``
+    (:class:`deepmatting.atomic.WriteError`). An open binary file is written directly (PNG unless
+    ``format=`` says otherwise)."""
+    if hasattr(path, "write"):  # an open binary file (the server's in-memory PNGs)
+        image.save(path, format=params.pop("format", "PNG"), **params)
+        return
+    fmt = Image.registered_extensions().get(Path(path).suffix.lower())
+    if fmt is None:
+        raise ValueError(f"{path}: no image format for the suffix {Path(path).suffix!r}")
+    atomic_write(path, lambda f: image.save(f, format=fmt, **params))

@@ -194,8 +194,9 @@ class DeepMatting(nn.Module):
                    quality: str = DEFAULT_QUALITY) -> DeepMatting:
         """A trained model that ships with the package, or the one in the checkpoint ``path``.
 
-        ``quality`` chooses among the shipped models: ``"fast"`` (the default) or ``"best"`` (refines
-        closed-form matting; prediction then solves closed-form matting first, several times slower).
+        ``quality`` chooses among the shipped models (``checkpoint.QUALITY_SUMMARIES``): ``"fusion"``
+        (the default: prediction solves closed-form and KNN matting, then the network fuses them),
+        ``"best"`` (refines closed-form matting) or ``"fast"`` (the network alone).
 
         Examples
         --------

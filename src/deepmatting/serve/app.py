@@ -20,9 +20,9 @@ The API (documented for users in the README, section "HTTP API"):
   **trimap**: opaque light strokes (white) are foreground, opaque dark strokes (black) are background,
   and every pixel not drawn on is unknown (see :func:`scribbles_to_trimap`).
 
-- ``quality``: ``"fast"`` or ``"best"``, among the qualities ``GET /api/info`` offers (those that ship,
-  when the server runs a shipped model; none when it runs a given checkpoint or ONNX file, and then the
-  field is an error). Without it the server's own quality runs. Another quality's model is loaded on
+- ``quality``: ``"fast"``, ``"best"`` or ``"fusion"``, among the qualities ``GET /api/info`` offers (those
+  that ship, when the server runs a shipped model; none when it runs a given checkpoint or ONNX file, and
+  then the field is an error). Without it the server's own quality runs. Another quality's model is loaded on
   its first request and kept.
 
 answered with ``{"width", "height", "guide", "model", "quality", "seconds", "alpha", "cutout", "figure",
@@ -287,7 +287,7 @@ class MattingApp:
     queue : int, default 2
         Predictions that may wait while one runs (one runs at a time: bounded memory, predictable
         latency); beyond them a request is answered 503 "busy" before its body is read.
-    quality : "fast" or "best", optional
+    quality : "fast", "best" or "fusion", optional
         The shipped quality ``backend`` runs, when it is a shipped model: requests may then choose any
         quality that ships (:func:`shipped_qualities`), whose model is loaded on its first request with
         :func:`~deepmatting.backends.load_backend` and kept. None (the default): ``backend`` is a given

@@ -414,8 +414,9 @@ def serve(checkpoint: str | os.PathLike | None = None, host: str = "127.0.0.1", 
         Where to listen (``127.0.0.1``: this machine only).
     onnx : path, optional
         An exported ONNX model to run with onnxruntime instead of a checkpoint.
-    quality : "fast" or "best", optional
-        Which shipped model, when neither ``checkpoint`` nor ``onnx`` is given (default ``"fast"``); the
+    quality : "fast", "best" or "fusion", optional
+        Which shipped model, when neither ``checkpoint`` nor ``onnx`` is given (default
+        ``checkpoint.DEFAULT_QUALITY``, ``"fusion"``); the
         page offers the other qualities that ship too, each loaded on its first request.
     device : str
         Where a PyTorch model runs: ``auto|cpu|cuda|mps``.
