@@ -159,6 +159,10 @@ RECIPES = {
         prior_variants=3,
     ),
 }
+# the fast quality's candidate: the same model and training, its mattes solved at 0.05 MP in training and
+# prediction (the network learns to sharpen upsampled priors); measured, not shipped (docs/model-card.md)
+RECIPES["fusion-fast"] = replace(RECIPES["fusion"], name="fusion-fast",
+                                 model=ModelConfig(arch="cf-knn-fusion", prior_pixels=50_000))
 
 
 def folds(names: list[str]) -> tuple[list[str], list[str]]:
