@@ -166,3 +166,14 @@ def test_untrained_model_warns_and_loaded_ones_do_not(tmp_path, recwarn):
     DeepMatting(width=0.5).save(tmp_path / "m.pt")
     TorchBackend(DeepMatting.from_checkpoint(tmp_path / "m.pt"), device="cpu")
     assert not any("neither trained" in str(w.message) for w in recwarn.list)
+
+
+def test_a_config_asking_for_a_huge_model_is_refused_before_it_is_built(tmp_path):
+    """``"width": 300`` in a normal file would need ~21 GB: shapes are compared on the meta device first."""
+    DeepMatting().save(tmp_path / "small.pt")
+    ckpt = torch.load(tmp_path / "small.pt", weights_only=True)
+    ckpt["config"]["width"] = 300.0
+    torch.save(ckpt, tmp_path / "huge.pt")
+    expected = r"huge.pt: does not match its config .*\(16, 6, 3, 3\) in the file"
+    with pytest.raises(CheckpointError, match=expected):
+        DeepMatting.from_checkpoint(tmp_path / "huge.pt")

@@ -234,7 +234,9 @@ class DeepMatting(nn.Module):
         if isinstance(config, dict) and "model" in config and isinstance(config["model"], dict):
             config = config["model"]  # a training checkpoint stores the whole TrainConfig
         try:
-            model = cls(config=from_dict(ModelConfig, config))
+            model_config = from_dict(ModelConfig, config)
+            _check_shapes_on_meta(cls, model_config, ckpt["model"])  # before any memory is spent on it
+            model = cls(config=model_config)
             model.load_state_dict(ckpt["model"])
         except (ConfigError, RuntimeError, TypeError, ValueError) as e:
             raise CheckpointError(f"checkpoint {path}: does not match its config ({e})") from e
@@ -243,3 +245,17 @@ class DeepMatting(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def _check_shapes_on_meta(cls, config: ModelConfig, state: dict) -> None:
+    """Build the model ``config`` describes on the meta device (no memory) and compare its parameter
+    shapes with the state dict's: a config asking for a far larger model than its weights (a damaged or
+    crafted file) fails here with a ``ValueError`` instead of exhausting memory."""
+    with torch.device("meta"):
+        expected = {name: tuple(t.shape) for name, t in cls(config=config).state_dict().items()}
+    for name, shape in expected.items():
+        given = state.get(name)
+        if given is not None and tuple(given.shape) != shape:
+            raise ValueError(f"{name} has shape {tuple(given.shape)} in the file but the config builds "
+                             f"{shape}")
+
