@@ -173,7 +173,7 @@ def test_an_output_file_that_would_replace_an_input_is_refused(tmp_path, checkpo
     assert rc == 0 and (tmp_path / "out" / "cat_alpha.png").is_file()
 
 
-def test_outputs_are_written_atomically(tmp_path, checkpoint, monkeypatch):
+def test_outputs_are_written_atomically(tmp_path, checkpoint, monkeypatch, capsys):
     """A write that fails midway leaves no file under the final name (and the error names the file)."""
     images, trimaps, out = tmp_path / "images", tmp_path / "trimaps", tmp_path / "out"
     _write_sample(images, trimaps, "a")
@@ -185,3 +185,5 @@ def test_outputs_are_written_atomically(tmp_path, checkpoint, monkeypatch):
     monkeypatch.setattr(Image.Image, "save", half_written)
     assert _run("--checkpoint", checkpoint, "--image", images, "--trimap", trimaps, "--out", out) == 1
     assert list(out.iterdir()) == []
+    err = capsys.readouterr().err
+    assert "a_alpha.png" in err and "no space left" in err, err

@@ -2,7 +2,8 @@
 
 :func:`claim_run_folder` is what :func:`deepmatting.train.train` holds for the whole run:
 
-- a folder that already holds a run (``last.pt``, ``best.pt``, ``metrics.jsonl`` or ``config.json``) is
+- a folder that already holds a run (any of :data:`RUN_FILES`: ``last.pt``, ``best.pt``, ``metrics.jsonl``,
+  ``config.json``, ``curves.png``) is
   refused unless the run continues it (``resume``) or replaces it (``overwrite``: its run files are removed
   first; caches such as the prior pool stay);
 - an exclusive ``fcntl`` lock on ``OUT/.lock`` (the holder's pid written inside) keeps a second process out

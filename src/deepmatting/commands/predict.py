@@ -83,11 +83,12 @@ def _make_output_folder(out: Path) -> None:
         raise ValueError(f"--out {out}: cannot create the output folder ({e.strerror or e})") from None
 
 
-def output_names(stem: str, outputs: list[str], background: str | None) -> list[str]:
-    """The files ``predict`` writes for an image of file stem ``stem``."""
+def output_names(stem: str, outputs: list[str], background: str | None) -> dict[str, str]:
+    """The file each of ``outputs`` is written to for an image of file stem ``stem`` (the one naming rule
+    for writing and for the over-an-input check)."""
     suffix = {"alpha": "_alpha.png", "trimap": "_trimap.png", "figure": "_figure.png",
               "cutout": "_cutout.jpg" if background is not None else "_cutout.png"}
-    return [stem + suffix[o] for o in outputs]
+    return {o: stem + suffix[o] for o in outputs}
 
 
 def _refuse_output_over_input(out: Path, image_arg: Path, guide_arg: Path, jobs, outputs: list[str],
@@ -101,7 +102,7 @@ def _refuse_output_over_input(out: Path, image_arg: Path, guide_arg: Path, jobs,
                              "(and read as inputs by the next run); choose another --out")
     inputs = {p.resolve() for job in jobs for p in job[:2] if p is not None}
     for image_path, _, _ in jobs:
-        for name in output_names(image_path.stem, outputs, background):
+        for name in output_names(image_path.stem, outputs, background).values():
             if (target / name).resolve() in inputs:
                 raise ValueError(f"--out {out}: writing {name} would replace an input file; choose another "
                                  "--out")
@@ -165,23 +166,23 @@ def _run(args: argparse.Namespace) -> int:
                 trimap = mask_to_trimap(guide, args.mask_band)  # what predict would derive: shown and saved
             mask = guide if trimap is None else None
             alpha = predict(image, trimap, mask, backend=backend, tile_size=args.tile_size)
-            stem = image_path.stem
+            names = output_names(image_path.stem, outputs, args.background)
             if "alpha" in outputs:
-                write_alpha(out / f"{stem}_alpha.png", alpha, 16 if args.alpha_16bit else 8)
+                write_alpha(out / names["alpha"], alpha, 16 if args.alpha_16bit else 8)
             if "trimap" in outputs and trimap is not None:
-                save_image(out / f"{stem}_trimap.png", Image.fromarray(trimap, mode="L"))
+                save_image(out / names["trimap"], Image.fromarray(trimap, mode="L"))
             # the foreground colours are estimated by each output where it needs them: near the edge, in
             # tiles, for the cutout; at display size for the figure (no full-size copy is kept)
             if "cutout" in outputs and args.background is not None:
                 composite = Image.fromarray(composite_on(image, alpha, args.background))
-                save_image(out / f"{stem}_cutout.jpg", composite, quality=95)
+                save_image(out / names["cutout"], composite, quality=95)
             elif "cutout" in outputs:
-                save_image(out / f"{stem}_cutout.png", Image.fromarray(cutout(image, alpha), mode="RGBA"),
+                save_image(out / names["cutout"], Image.fromarray(cutout(image, alpha), mode="RGBA"),
                            compress_level=PNG_COMPRESS_LEVEL)
             if "figure" in outputs:
                 from ..visualize import side_by_side
 
-                side_by_side(image, alpha, out / f"{stem}_figure.png", trimap=trimap)
+                side_by_side(image, alpha, out / names["figure"], trimap=trimap)
         except (DatasetError, ValueError, OSError) as e:
             tqdm.write(f"{name}: {_reason(e, image_path)}", file=sys.stderr)
             failed += 1

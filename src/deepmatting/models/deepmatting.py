@@ -258,4 +258,3 @@ def _check_shapes_on_meta(cls, config: ModelConfig, state: dict) -> None:
         if given is not None and tuple(given.shape) != shape:
             raise ValueError(f"{name} has shape {tuple(given.shape)} in the file but the config builds "
                              f"{shape}")
-
