@@ -6,8 +6,38 @@ Nothing heavy is imported at the top: the parser of ``deepmatting --help`` is bu
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable
+
+
+def bounded_number(kind: type, *, low: float | None = None, high: float | None = None,
+                   low_open: bool = False) -> Callable[[str], float | int]:
+    """An argparse ``type=``: ``kind`` (int or float) of the text, finite and within ``[low, high]``
+    (``(low, high]`` when ``low_open``); anything else is a one-line usage error naming the range."""
+    def parse(text: str) -> float | int:
+        try:
+            value = kind(text)
+        except ValueError:
+            what = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        too_low = low is not None and (value <= low if low_open else value < low)
+        if not math.isfinite(value) or too_low or (high is not None and value > high):
+            lo = "" if low is None else (f"> {low:g}" if low_open else f">= {low:g}")
+            hi = "" if high is None else f"<= {high:g}"
+            what = "an integer" if kind is int else "a finite number"
+            bounds = " and ".join(x for x in (lo, hi) if x)
+            raise argparse.ArgumentTypeError(f"{text!r}: must be {what} {bounds}")
+        return value
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+#: The usual option types: a count of at least one, a count that may be zero, a positive finite number.
+positive_int = bounded_number(int, low=1)
+natural_int = bounded_number(int, low=0)
+positive_float = bounded_number(float, low=0, low_open=True)
+port_number = bounded_number(int, low=0, high=65535)
 
 
 def add_device(parser: argparse.ArgumentParser) -> None:
