@@ -190,3 +190,20 @@ def test_memory_follows_the_tiles_not_the_photo():
             tracemalloc.stop()
         extra = peak - rgba.nbytes
         assert extra < 32 * 2**20, f"{extra / 2**20:.0f} MB beyond the {rgba.nbytes / 2**20:.0f} MB output"
+
+
+@pytest.mark.parametrize(("h", "w"), [(3, 700), (700, 2), (1, 300)])
+def test_a_thin_strip_is_solved_in_long_tiles_exactly_as_on_the_whole_frame(monkeypatch, h, w):
+    """A strip thinner than a tile gets tiles of about a tile's area (not 3x16 ones: a 2x2,000,000 upload
+    took the server's worker for over 10 minutes), and the answer is still the whole frame's."""
+    image, alpha = _textured(h, w)
+    whole = estimate_foreground(image, alpha, return_background=True)
+    monkeypatch.setattr(foreground, "_TILE", 16)
+    monkeypatch.setattr(foreground, "_FULL_FRAME_PIXELS", 16)
+    th, tw = foreground._tile_shape(h, w)
+    assert th * tw >= 16 * 16 - 16 and min(th, tw) == min(h, w)
+    n_tiles = sum(1 for _ in foreground._tiles(image, alpha, **foreground._DEFAULT_SETTINGS))
+    assert n_tiles == -(-max(h, w) // max(th, tw))
+    tiled = estimate_foreground(image, alpha, return_background=True)
+    for a, b in zip(whole, tiled, strict=True):
+        np.testing.assert_array_equal(a, b)

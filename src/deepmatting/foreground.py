@@ -106,6 +106,11 @@ class _MultiLevel:
                        for h, w in self.sizes]
         self.split = max(level for level, (h, w) in enumerate(self.sizes) if h * w <= _FULL_FRAME_PIXELS)
         self.coarse: np.ndarray | None = None  # (2, 3, h, w) F and B of level split, solved when needed
+        # nearest-neighbour maps, built once per level (a box's solve only slices them): rows and columns of
+        # the image that each level samples, and of the previous level that each level upsamples from
+        self.from_image = [(_nearest_index(h0, h), _nearest_index(w0, w)) for h, w in self.sizes]
+        self.from_previous = [None] + [(_nearest_index(hp, h), _nearest_index(wp, w))
+                                       for (hp, wp), (h, w) in zip(self.sizes, self.sizes[1:], strict=False)]
 
     def _level_data(self, level: int, rows: slice, cols: slice) -> tuple[np.ndarray, np.ndarray]:
         """The ``(3, h, w)`` image and ``(h, w)`` alpha of ``level`` (nearest-neighbour resized) in the window
@@ -113,16 +118,16 @@ class _MultiLevel:
         (h, w), (h0, w0) = self.sizes[level], self.alpha.shape
         if (h, w) == (h0, w0):
             return self.image[rows, cols].transpose(2, 0, 1), self.alpha[rows, cols]
-        ys, xs = _nearest_index(h0, h)[rows, None], _nearest_index(w0, w)[None, cols]
+        ys, xs = self.from_image[level]
+        ys, xs = ys[rows, None], xs[None, cols]
         return self.image[ys, xs].transpose(2, 0, 1), self.alpha[ys, xs]
 
     def _upsampled(self, fb: np.ndarray, origin: tuple[int, int], level: int, rows: slice,
                    cols: slice) -> np.ndarray:
         """The previous level's ``fb`` (its pixel ``(0, 0)`` at ``origin`` of that level) resized to
         ``level``, in the window ``rows, cols``."""
-        (hp, wp), (h, w) = self.sizes[level - 1], self.sizes[level]
-        ys = _nearest_index(hp, h)[rows, None] - origin[0]
-        xs = _nearest_index(wp, w)[None, cols] - origin[1]
+        ys, xs = self.from_previous[level]
+        ys, xs = ys[rows, None] - origin[0], xs[None, cols] - origin[1]
         return fb[:, :, ys, xs]
 
     def _solve_coarse(self) -> np.ndarray:
@@ -146,8 +151,7 @@ class _MultiLevel:
             y0, y1 = max(need[0] - r, 0), min(need[1] + r, h)
             x0, x1 = max(need[2] - r, 0), min(need[3] + r, w)
             windows.append((level, slice(y0, y1), slice(x0, x1)))
-            (hp, wp) = self.sizes[level - 1]
-            ys, xs = _nearest_index(hp, h), _nearest_index(wp, w)
+            ys, xs = self.from_previous[level]
             need = (ys[y0], ys[y1 - 1] + 1, xs[x0], xs[x1 - 1] + 1)
         fb = self.coarse[:, :, need[0] : need[1], need[2] : need[3]]
         origin = need[0], need[2]
@@ -162,6 +166,16 @@ class _MultiLevel:
 _HIDDEN = np.zeros((1, 1, 3), np.float32)  # the colour of a hidden layer; broadcasts over a tile
 
 
+def _tile_shape(h: int, w: int) -> tuple[int, int]:
+    """Tiles of about ``_TILE ** 2`` pixels: square, or as long as it takes on an image thinner than a tile
+    (a 2 px high strip in 2x128 tiles would pay the per-tile cost of every level 64 times over)."""
+    if h < _TILE:
+        return h, max(_TILE, _TILE * _TILE // h)
+    if w < _TILE:
+        return max(_TILE, _TILE * _TILE // w), w
+    return _TILE, _TILE
+
+
 def _tiles(image: np.ndarray, alpha: np.ndarray, **settings
            ) -> Iterator[tuple[slice, slice, np.ndarray, np.ndarray]]:
     """``(rows, cols, F, B)`` for tiles covering the image, ``F`` and ``B`` float32 ``(h, w, 3)`` (or
@@ -173,9 +187,10 @@ def _tiles(image: np.ndarray, alpha: np.ndarray, **settings
     h, w = alpha.shape
     solver = _MultiLevel(image, alpha, **settings)
     m = SETTLED_MARGIN
-    for y in range(0, h, _TILE):
-        for x in range(0, w, _TILE):
-            rows, cols = slice(y, min(y + _TILE, h)), slice(x, min(x + _TILE, w))
+    th, tw = _tile_shape(h, w)
+    for y in range(0, h, th):
+        for x in range(0, w, tw):
+            rows, cols = slice(y, min(y + th, h)), slice(x, min(x + tw, w))
             img = image[rows, cols]  # (th, tw, 3)
             y0, x0 = max(y - m, 0), max(x - m, 0)
             near = alpha[y0 : rows.stop + m, x0 : cols.stop + m]  # the tile and the margin around it
@@ -227,9 +242,10 @@ def estimate_foreground(image: np.ndarray, alpha: np.ndarray, *, regularization:
     one is 1 (``F`` is the image, ``B = 0``; the scheme itself would smooth the image's texture there
     slightly, by about ``regularization`` times its Laplacian). Every other pixel gets exactly the value
     the scheme above gives on the whole frame, but the coarse levels are solved on the whole frame only up
-    to 65536 pixels and the finer ones on 128-pixel tiles holding unsettled pixels, each on the window it
-    depends on. So the time and the memory beyond the outputs follow the matte's edge, not the photo (float32
-    throughout; ``benchmarks/bench_targets.py`` times a 12-megapixel photo).
+    to 65536 pixels and the finer ones on 128x128 tiles (longer ones on a thinner image) holding unsettled
+    pixels, each on the window it depends on. So the time and the memory beyond the outputs follow the
+    matte's edge, not the photo (float32 throughout; ``benchmarks/bench_targets.py`` times a 12-megapixel
+    photo).
 
     Parameters
     ----------
