@@ -3,7 +3,8 @@
 A *backend* is any object with
 
 - ``pad_multiple: int`` — what H and W get padded to (the backend pads itself; tiles are aligned to it),
-- ``input: str`` — ``"trimap"`` or ``"mask"`` (what the model reads beside the image),
+- ``input: str`` — ``"trimap"``, ``"mask"`` or ``"image"`` (what the model reads beside the image; nothing
+  for ``"image"``, whose calls get ``trimap=None``),
 - ``prior: str | None`` — the classical matte(s) the model reads (``"closed-form"``, ``"closed-form+knn"``),
   and ``prior_pixels: int`` — the largest size they are solved at (larger images: solved smaller),
 - ``__call__(image Bx3xHxW float32 [0,1], trimap Bx1xHxW float32 {0,0.5,1}[, prior BxPxHxW]) ->
@@ -43,6 +44,7 @@ from .onnx_graph import (
     META_PRIOR,
     OUTPUT_NAME,
     PRIOR_NAME,
+    graph_input_names,
     require_onnx,
 )
 
@@ -105,8 +107,12 @@ class TorchBackend:
         self.prior_pixels = model.prior_pixels
         self.source = model.weights_source or "random weights"
 
-    def __call__(self, image: np.ndarray, trimap: np.ndarray, prior: np.ndarray | None = None) -> np.ndarray:
-        def tensor(a: np.ndarray) -> torch.Tensor:
+    def __call__(self, image: np.ndarray, trimap: np.ndarray | None, prior: np.ndarray | None = None
+                 ) -> np.ndarray:
+        """``Bx3xHxW`` image, ``Bx1xHxW`` trimap (None for image-only models) and prior -> ``Bx1xHxW``."""
+        def tensor(a: np.ndarray | None) -> torch.Tensor | None:
+            if a is None:
+                return None
             t = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(self.device)
             return t.contiguous(memory_format=self.memory_format)  # (B, C, H, W)
 
@@ -183,7 +189,7 @@ class OnnxBackend:
             raise CheckpointError(message) from e
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         names = tuple(i.name for i in self.session.get_inputs())
-        expected = (*INPUT_NAMES, PRIOR_NAME) if self.metadata.get(META_PRIOR) else INPUT_NAMES
+        expected = graph_input_names(self.metadata.get(META_INPUT, ""), bool(self.metadata.get(META_PRIOR)))
         if names != expected or META_PAD_MULTIPLE not in self.metadata or META_INPUT not in self.metadata:
             raise CheckpointError(
                 f"ONNX model {self.path}: not written by `deepmatting export` (inputs {list(names)}, "
@@ -191,6 +197,7 @@ class OnnxBackend:
             )
         self.pad_multiple = int(self.metadata[META_PAD_MULTIPLE])
         self.input = self.metadata[META_INPUT]
+        self.input_names = names
         self.prior = self.metadata.get(META_PRIOR) or None
         try:
             config = json.loads(self.metadata.get(META_CONFIG, "{}"))
@@ -199,11 +206,13 @@ class OnnxBackend:
         pixels = config.get("prior_pixels") if isinstance(config, dict) else None
         self.prior_pixels = pixels if isinstance(pixels, int) and pixels > 0 else PRIOR_MAX_PIXELS
 
-    def __call__(self, image: np.ndarray, trimap: np.ndarray, prior: np.ndarray | None = None) -> np.ndarray:
-        """``Bx3xHxW`` image in [0,1], ``Bx1xHxW`` trimap (and prior matte), float32 -> ``Bx1xHxW`` alpha."""
+    def __call__(self, image: np.ndarray, trimap: np.ndarray | None, prior: np.ndarray | None = None
+                 ) -> np.ndarray:
+        """``Bx3xHxW`` image in [0,1], ``Bx1xHxW`` trimap (and prior matte), float32 -> ``Bx1xHxW`` alpha.
+        An image-only model's graph reads the image alone (``trimap`` None)."""
         feeds = {name: np.ascontiguousarray(a, dtype=np.float32)
                  for name, a in zip((*INPUT_NAMES, PRIOR_NAME), (image, trimap, prior), strict=True)
-                 if a is not None}
+                 if a is not None and name in self.input_names}
         return self.session.run([OUTPUT_NAME], feeds)[0]
 
     def __repr__(self) -> str:

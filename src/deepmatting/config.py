@@ -64,6 +64,10 @@ def from_dict(cls: type[T], data: dict) -> T:
     return cls(**values)
 
 
+#: What a model reads beside the image: a trimap, a coarse mask, or nothing (``"image"``: the image alone).
+MODEL_INPUTS = ("trimap", "mask", "image")
+
+
 @dataclass
 class ModelConfig:
     """Everything needed to rebuild a ``DeepMatting`` model.
@@ -71,7 +75,8 @@ class ModelConfig:
     Attributes
     ----------
     arch : registered architecture name (see ``deepmatting.list_architectures()``).
-    input : ``"trimap"`` (0 bg, 0.5 unknown, 1 fg) or ``"mask"`` (a coarse mask in [0,1]).
+    input : ``"trimap"`` (0 bg, 0.5 unknown, 1 fg), ``"mask"`` (a coarse mask in [0,1]) or ``"image"`` (the
+        image alone: the model finds the subject itself, as MODNet or rembg's models do).
     refine : DIM's refinement stage (``dim-vgg16`` only).
     width : channel multiplier of the light architectures.
     mean, std : RGB normalisation applied inside the model (preprocessing travels with the weights);
@@ -98,8 +103,8 @@ class ModelConfig:
                                               or not isinstance(self.prior_pixels, int)
                                               or self.prior_pixels < 1024):
             raise ConfigError(f"ModelConfig.prior_pixels: {self.prior_pixels!r} must be an integer >= 1024")
-        if self.input not in ("trimap", "mask"):
-            raise ConfigError(f"ModelConfig.input: {self.input!r}, expected 'trimap' or 'mask'")
+        if self.input not in MODEL_INPUTS:
+            raise ConfigError(f"ModelConfig.input: {self.input!r}, expected one of {', '.join(MODEL_INPUTS)}")
         if self.width <= 0:
             raise ConfigError(f"ModelConfig.width: {self.width} must be positive")
         for name in ("mean", "std"):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .metrics import METRIC_NAMES
+from .metrics import METRIC_NAMES, WHOLE_IMAGE_NAMES
 from .scoring import Predictor, score_dataset
 from .tensors import TRIMAP_BG, TRIMAP_FG, trimap_to_float
 
@@ -77,34 +77,38 @@ def baseline_predictors(names: Sequence[str], *, skip_missing: bool = False,
 
 def score_methods(predictors: dict[str, Predictor], dataset: Sequence[dict],
                   indices: Sequence[int] | None = None, *, progress: bool = True, label: str = "",
-                  save_alphas: str | os.PathLike | None = None) -> dict[str, dict]:
+                  save_alphas: str | os.PathLike | None = None, whole_image: bool = False) -> dict[str, dict]:
     """:func:`~deepmatting.scoring.score_dataset` for each named predictor (the model, baselines) on the
     same samples; ``save_alphas`` applies to the one called ``model``. Returns ``{name: result}``."""
     return {
         name: score_dataset(predictor, dataset, indices, progress=progress, desc=f"{name}{label}",
-                            save_alphas=save_alphas if name == "model" else None)
+                            save_alphas=save_alphas if name == "model" else None, whole_image=whole_image)
         for name, predictor in predictors.items()
     }
 
 
 def format_table(results: dict[str, dict]) -> str:
-    """Per-image and mean rows, one column group per method (``{"model": result, "trimap": result}``)."""
+    """Per-image and mean rows, one column group per method (``{"model": result, "trimap": result}``): the
+    four benchmark metrics, and the whole-image MAD and MSE when the results have them."""
     methods = list(results)
-    head = f"{'image':<14}" + "".join(f" | {m[:22]:^34}" for m in methods)
-    sub = f"{'':<14}" + "".join(" | " + " ".join(f"{k.upper():>8}" for k in METRIC_NAMES) for _ in methods)
+    rows0 = results[methods[0]]["images"]
+    keys = [*METRIC_NAMES, *(k for k in WHOLE_IMAGE_NAMES if rows0 and k in rows0[0])]
+    width = 9 * len(keys) - 1
+    head = f"{'image':<14}" + "".join(f" | {m[:22]:^{width}}" for m in methods)
+    sub = f"{'':<14}" + "".join(" | " + " ".join(f"{k.upper():>8}" for k in keys) for _ in methods)
     lines = [head, sub, "-" * len(sub)]
-    names = [r["name"] for r in results[methods[0]]["images"]]
+    names = [r["name"] for r in rows0]
     for i, name in enumerate(names):
         cells = "".join(
-            " | " + " ".join(f"{results[m]['images'][i][k]:>8.4g}" for k in METRIC_NAMES) for m in methods
+            " | " + " ".join(f"{results[m]['images'][i][k]:>8.4g}" for k in keys) for m in methods
         )
         lines.append(f"{name[:14]:<14}{cells}")
     lines.append("-" * len(sub))
     lines.append(
         f"{'mean':<14}"
-        + "".join(" | " + " ".join(f"{results[m]['mean'][k]:>8.4g}" for k in METRIC_NAMES) for m in methods)
+        + "".join(" | " + " ".join(f"{results[m]['mean'][k]:>8.4g}" for k in keys) for m in methods)
     )
-    secs = "".join(f" | {results[m]['seconds']:>33.3f}s" for m in methods) if names else ""
+    secs = "".join(f" | {results[m]['seconds']:>{width - 1}.3f}s" for m in methods) if names else ""
     lines.append(f"{'s / image':<14}{secs}")
     skipped = {m: {k: n for k, n in results[m]["skipped"].items() if n} for m in methods}
     for m, counts in skipped.items():
@@ -147,6 +151,7 @@ def evaluate(
 
     Trimaps come from ``DATA/trimaps/`` when present, else they are made deterministically from the ground
     truth (``make_trimap`` with ``trimap_width``); the output says which (``"trimaps": "given"|"generated"``).
+    An image-only model is given the image alone; its results add the whole-image ``mad`` and ``mse_whole``.
 
     Returns the JSON-shaped dict ``{"mean": {...}, "images": [...], "trimaps": ..., "baseline": {...}?}``.
     """
@@ -159,10 +164,14 @@ def evaluate(
     baselines = baseline_predictors([baseline] if baseline else [])  # a missing extra fails here, first
     backend = load_backend(checkpoint, onnx=onnx, quality=quality, device=device)
     predictors = {"model": sample_predictor(backend), **baselines}
-    results = score_methods(predictors, dataset, progress=progress, save_alphas=save_alphas)
+    image_only = backend.input == "image"
+    results = score_methods(predictors, dataset, progress=progress, save_alphas=save_alphas,
+                            whole_image=image_only)
     printer(
         f"{len(dataset)} images in {data}; trimaps {trimaps}"
         + ("" if trimaps == "given" else f" from the ground truth (band {trimap_width} px)")
+        + ("; the model reads the image alone: the trimap only says where SAD, MSE, GRAD and CONN are "
+           "computed, MAD and MSE_WHOLE cover every pixel" if image_only else "")
     )
     printer(format_table(results))
     report = {**public_result(results["model"]), "trimaps": trimaps}

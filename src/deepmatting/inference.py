@@ -1,7 +1,8 @@
 """Predict an alpha matte at any resolution: input checks, coarse masks, tiling, known regions.
 
 One code path serves every backend (:mod:`deepmatting.backends`: a PyTorch model, a checkpoint, an ONNX
-file or the shipped default). :func:`predict` checks the inputs, turns a coarse mask into a trimap
+file or the shipped default). :func:`predict` checks the inputs, turns a coarse mask into a trimap (an
+image-only model reads neither)
 (:func:`mask_to_trimap`), cuts large images into overlapping tiles (only tiles that contain unknown pixels
 are run, so peak memory follows the tile size, not the image size), blends them with linear ramps, and
 copies the known trimap regions into the result.
@@ -10,6 +11,7 @@ copies the known trimap regions into the result.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -126,7 +128,8 @@ def run_tiled(backend: Backend, image: np.ndarray, guide: np.ndarray, unknown: n
     ----------
     backend : Backend
     image : np.ndarray, HxWx3 float32 [0,1]
-    guide : np.ndarray, HxW float32: the trimap {0,0.5,1} or the coarse mask fed to the model
+    guide : np.ndarray or None, HxW float32: the trimap {0,0.5,1} or the coarse mask fed to the model; None
+        for image-only models (``backend.input == "image"``)
     unknown : np.ndarray, HxW bool, optional
         Pixels whose prediction is needed; tiles without any are skipped (all tiles run when None).
     prior : np.ndarray, HxW or HxWxP float32 [0,1], optional
@@ -139,7 +142,7 @@ def run_tiled(backend: Backend, image: np.ndarray, guide: np.ndarray, unknown: n
     -------
     np.ndarray, HxW float32: the blended prediction where any tile ran, 0 elsewhere.
     """
-    h, w = guide.shape
+    h, w = image.shape[:2]
     m = max(1, int(backend.pad_multiple))
     tile = max(m, tile_size // m * m)
     overlap = max(0, min(tile_overlap, tile // 2))
@@ -153,12 +156,12 @@ def run_tiled(backend: Backend, image: np.ndarray, guide: np.ndarray, unknown: n
         if unknown is not None and not unknown[rows, cols].any():
             continue
         x = np.ascontiguousarray(image[rows, cols].transpose(2, 0, 1)[None])  # (1, 3, h, w)
-        t = np.ascontiguousarray(guide[rows, cols][None, None])  # (1, 1, h, w)
+        t = None if guide is None else np.ascontiguousarray(guide[rows, cols][None, None])  # (1, 1, h, w)
         extra = () if prior is None else (_prior_tile(prior[rows, cols]),)
         pred = np.asarray(backend(x, t, *extra), dtype=np.float32)
-        if pred.shape != t.shape:
+        if pred.shape != (1, 1, *x.shape[2:]):
             raise CheckpointError(f"{describe_backend(backend)}: returned an alpha of shape {pred.shape} for "
-                                  f"an input of shape {t.shape}: not a matting model deepmatting can run")
+                                  f"an input of shape {x.shape}: not a matting model deepmatting can run")
         if not np.isfinite(pred).all():
             raise CheckpointError(f"{describe_backend(backend)}: the model produced non-finite values (NaN "
                                   "or infinity); its weights are broken (a diverged training run or a "
@@ -185,7 +188,8 @@ def predict(image: np.ndarray | Image.Image, trimap: np.ndarray | Image.Image | 
         :func:`deepmatting.data.as_image`).
     trimap : np.ndarray, optional
         ``HxW`` uint8 {0 background, 128 unknown, 255 foreground} or float {0, 0.5, 1}; near values (JPEG
-        noise, pymatting's 128/255) are snapped (:func:`deepmatting.data.as_trimap`).
+        noise, pymatting's 128/255) are snapped (:func:`deepmatting.data.as_trimap`). An image-only model
+        (``config.input == "image"``) needs neither a trimap nor a mask, and warns that it ignores them.
     mask : np.ndarray, optional
         ``HxW`` coarse binary or soft mask (uint8 0..255, bool, or float in [0,1]). For trimap models it
         becomes a trimap (:func:`mask_to_trimap`: thresholded at 0.5, cleaned of specks and small holes,
@@ -249,6 +253,11 @@ def predict(image: np.ndarray | Image.Image, trimap: np.ndarray | Image.Image | 
 
     if backend is None:
         backend = load_backend(model, quality=quality, device=device)  # shipped models are cached
+    if backend.input == "image":
+        if tri is not None or soft is not None:
+            warnings.warn(IGNORED_GUIDE, UserWarning, stacklevel=2)
+        alpha = run_tiled(backend, img, None, tile_size=tile_size, tile_overlap=tile_overlap)
+        return np.clip(alpha, 0, 1, out=alpha)
     if backend.input == "mask":
         if soft is None:
             raise ValueError("this model reads a coarse mask beside the image (config.input='mask'): "
@@ -272,6 +281,10 @@ def predict(image: np.ndarray | Image.Image, trimap: np.ndarray | Image.Image | 
     return alpha
 
 
+#: The warning when an image-only model is given a trimap or a mask.
+IGNORED_GUIDE = ("this model reads the image alone (config.input='image'): the trimap or mask given is "
+                 "ignored")
+
 #: Where a coarse mask comes from, for the messages that ask for one.
 MASK_HINT = ("a segmenter gives a mask: e.g. `rembg i -om photo.jpg mask.png`; an RGBA cutout works as a "
              "mask too, its alpha is read")
@@ -280,6 +293,9 @@ MASK_HINT = ("a segmenter gives a mask: e.g. `rembg i -om photo.jpg mask.png`; a
 def sample_predictor(backend: Backend, **options) -> Callable[[dict], np.ndarray]:
     """A predictor for :func:`deepmatting.scoring.score_dataset`: ``sample -> predict(image, trimap)``.
 
-    ``options`` go to :func:`predict` (``tile_size``, ...).
+    ``options`` go to :func:`predict` (``tile_size``, ...). An image-only model is given the image alone
+    (the sample's trimap still decides where the benchmark metrics are computed).
     """
+    if backend.input == "image":
+        return lambda sample: predict(sample["image"], backend=backend, **options)
     return lambda sample: predict(sample["image"], sample["trimap"], backend=backend, **options)

@@ -585,6 +585,33 @@ def evaluate_all(pred: np.ndarray, gt: np.ndarray, trimap: np.ndarray | None = N
     return {"sad": _sad(x), "mse": _mse(x), "grad": _grad(x), "conn": _conn(x)}
 
 
+WHOLE_IMAGE_NAMES = ("mad", "mse_whole")
+"""The keys of :func:`whole_image_errors`: what trimap-free benchmarks (P3M, AIM-500) report."""
+
+
+def whole_image_errors(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
+    """Mean absolute difference and mean squared error over every pixel (no trimap: image-only matting).
+
+    Parameters
+    ----------
+    pred, gt : (H, W) ndarray
+        Alpha mattes, uint8 in [0, 255] or float in [0, 1].
+
+    Returns
+    -------
+    dict
+        ``{"mad": mean |pred - gt|, "mse_whole": mean (pred - gt)^2}``, alphas in [0, 1].
+
+    Examples
+    --------
+    >>> whole_image_errors(np.zeros((2, 2), np.float32), np.eye(2, dtype=np.float32))
+    {'mad': 0.5, 'mse_whole': 0.5}
+    """
+    x = _prepare(pred, gt, None)
+    diff = (x.pred_u - x.gt_u).astype(np.float64)
+    return {"mad": float(np.abs(diff).mean()), "mse_whole": float(np.square(diff).mean())}
+
+
 class MetricAccumulator:
     """Running means of per-image metric dicts (such as :func:`evaluate_all`'s), mergeable across processes.
 

@@ -6,7 +6,8 @@ The exported graph has two inputs (three for models that read classical mattes: 
 and one output, all with dynamic batch, height and width:
 
 - ``image``  ``Bx3xHxW`` float32 in [0,1]
-- ``trimap`` ``Bx1xHxW`` float32 {0, 0.5, 1} (a coarse mask in [0,1] for ``input="mask"`` models)
+- ``trimap`` ``Bx1xHxW`` float32 {0, 0.5, 1} (a coarse mask in [0,1] for ``input="mask"`` models; absent
+  from image-only models' graphs, ``input="image"``: their one input is the image)
 - ``alpha``  ``Bx1xHxW`` float32 in [0,1]
 
 Everything the model does to its inputs is inside the graph: the RGB normalisation, the trimap encoding,
@@ -43,6 +44,14 @@ INSTALL_HINT = "pip install 'deepmatting[onnx]'"
 #: Names of the ONNX graph's inputs and output.
 INPUT_NAMES = ("image", "trimap")
 PRIOR_NAME = "prior"  # the third input of models that refine a classical matte
+
+
+def graph_input_names(model_input: str, prior: bool) -> tuple[str, ...]:
+    """The graph's input names for a model reading ``model_input`` (``ModelConfig.input``) and, when
+    ``prior``, classical mattes: ``("image",)`` for image-only models."""
+    if model_input == "image":
+        return INPUT_NAMES[:1]
+    return (*INPUT_NAMES, PRIOR_NAME) if prior else INPUT_NAMES
 OUTPUT_NAME = "alpha"
 
 #: ``metadata_props`` keys written by ``deepmatting.export.export_onnx`` and read by :class:`OnnxBackend`.
@@ -83,11 +92,12 @@ class PaddedGraph(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, image: torch.Tensor, trimap: torch.Tensor, *prior: torch.Tensor) -> torch.Tensor:
+    def forward(self, image: torch.Tensor, *guides: torch.Tensor) -> torch.Tensor:
+        """``image`` and the model's other inputs (trimap and prior, none for image-only models)."""
         h, w = image.shape[-2:]  # traced as shape values, not constants
         m = self.model.pad_multiple
         ph, pw = (m - h % m) % m, (m - w % m) % m
-        padded = [F.pad(t, (0, pw, 0, ph), mode="replicate") for t in (image, trimap, *prior)]  # to m
+        padded = [F.pad(t, (0, pw, 0, ph), mode="replicate") for t in (image, *guides)]  # to m
         return self.model(*padded)[..., :h, :w]  # (B, 1, H, W)
 
 
@@ -161,7 +171,8 @@ def export_onnx(
     Path
         ``path``. The graph's inputs are ``image`` (Bx3xHxW float32 [0,1]) and ``trimap`` (Bx1xHxW float32
         {0,0.5,1}), its output ``alpha`` (Bx1xHxW float32 [0,1]); batch, height and width are dynamic. The
-        ``metadata_props`` hold ``deepmatting.pad_multiple``, ``deepmatting.input`` (``trimap``/``mask``),
+        ``metadata_props`` hold ``deepmatting.pad_multiple``, ``deepmatting.input``
+        (``trimap``/``mask``/``image``; an image-only graph has no ``trimap`` input),
         ``deepmatting.arch``, ``deepmatting.config`` (JSON) and ``deepmatting.version``.
 
     Raises
@@ -189,8 +200,8 @@ def export_onnx(
     image = torch.rand(2, 3, m + 5, m + 7, device=device)
     trimap = torch.full((2, 1, m + 5, m + 7), 0.5, device=device)
     prior = torch.rand(2, model.prior_channels, m + 5, m + 7, device=device)
-    examples = (image, trimap) if model.prior is None else (image, trimap, prior)
-    names = (*INPUT_NAMES, PRIOR_NAME)[: len(examples)]
+    names = graph_input_names(model.config.input, model.prior is not None)
+    examples = (image, trimap, prior)[: len(names)]
     dims = {0: "batch", 2: "height", 3: "width"}
     buffer = io.BytesIO()
     was_training = model.training
@@ -229,9 +240,9 @@ def export_onnx(
         META_PRIOR: model.prior or "",
     }
     onnx.helper.set_model_props(proto, metadata)
+    guide = "" if model.config.input == "image" else f" + {model.config.input} Bx1xHxW"
     proto.doc_string = (
-        f"deepmatting {__version__} {model.config.arch}: image Bx3xHxW [0,1] + {model.config.input} Bx1xHxW "
-        "-> alpha Bx1xHxW [0,1]"
+        f"deepmatting {__version__} {model.config.arch}: image Bx3xHxW [0,1]{guide} -> alpha Bx1xHxW [0,1]"
     )
     onnx.checker.check_model(proto)
 

@@ -3,8 +3,9 @@
 A *predictor* is any callable ``sample dict -> HxW float alpha`` (a model through
 :func:`deepmatting.inference.sample_predictor`, or a classical baseline). :func:`score_dataset` runs it over
 a dataset and computes the four benchmark metrics of every image on the trimap's unknown region
-(:func:`deepmatting.metrics.evaluate_all`); the means skip undefined values (the MSE of an image without
-unknown pixels) and say how many each metric skipped (:class:`~deepmatting.metrics.MetricAccumulator`).
+(:func:`deepmatting.metrics.evaluate_all`; the whole-image errors too, for image-only models); the means
+skip undefined values (the MSE of an image without unknown pixels) and say how many each metric skipped
+(:class:`~deepmatting.metrics.MetricAccumulator`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .data.io import write_alpha
-from .metrics import METRIC_NAMES, MetricAccumulator, evaluate_all
+from .metrics import METRIC_NAMES, MetricAccumulator, evaluate_all, whole_image_errors
 
 Predictor = Callable[[dict], np.ndarray]
 
@@ -31,6 +32,7 @@ def score_dataset(
     progress: bool = True,
     save_alphas: str | os.PathLike | None = None,
     desc: str = "evaluate",
+    whole_image: bool = False,
 ) -> dict:
     """Run ``predictor`` on every sample (or those at ``indices``) and score it.
 
@@ -46,6 +48,9 @@ def score_dataset(
         Write each prediction as an 8-bit PNG named after the sample into this folder.
     desc : str
         The bar's label.
+    whole_image : bool
+        Also the whole-image errors of trimap-free benchmarks (``mad``, ``mse_whole``:
+        :func:`~deepmatting.metrics.whole_image_errors`), for image-only models.
 
     Returns
     -------
@@ -68,6 +73,8 @@ def score_dataset(
         pred = predictor(sample)
         seconds = time.perf_counter() - start
         scores = {k: float(v) for k, v in evaluate_all(pred, sample["alpha"], sample["trimap"]).items()}
+        if whole_image:
+            scores.update(whole_image_errors(pred, sample["alpha"]))
         accumulator.update(scores)
         rows.append({"name": sample.get("name", str(i)), **scores, "seconds": seconds})
         if out_dir:

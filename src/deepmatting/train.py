@@ -365,6 +365,8 @@ def train_step(step: Step, batch: dict, cfg: TrainConfig, state: TrainState, inf
     image = batch["image"].contiguous(memory_format=torch.channels_last)
     lr = set_learning_rate(step.optimizer, cfg, state, total_steps)
     prior = [batch["prior"]] if "prior" in batch else []  # for models that refine a classical matte
+    if cfg.model.input == "image":  # no unknown region: the loss and the batch numbers cover every pixel
+        batch["trimap"] = torch.full_like(batch["alpha"], 0.5)
     with _autocast(cfg, dev):
         pred = step.model(image, batch["trimap"], *prior)  # (B, 1, H, W)
     pred = pred.float()

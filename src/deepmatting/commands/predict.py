@@ -91,13 +91,13 @@ def output_names(stem: str, outputs: list[str], background: str | None) -> dict[
     return {o: stem + suffix[o] for o in outputs}
 
 
-def _refuse_output_over_input(out: Path, image_arg: Path, guide_arg: Path, jobs, outputs: list[str],
+def _refuse_output_over_input(out: Path, image_arg: Path, guide_arg: Path | None, jobs, outputs: list[str],
                               background: str | None) -> None:
     """A ``ValueError`` when ``--out`` is an input folder (a second run would take the first run's outputs
     as inputs) or an output file would replace an input file."""
     target = out.resolve()
     for flag, given in (("--image", image_arg), ("--trimap/--mask", guide_arg)):
-        if given.is_dir() and given.resolve() == target:
+        if given is not None and given.is_dir() and given.resolve() == target:
             raise ValueError(f"--out {out} is the {flag} folder: the outputs would be mixed with the inputs "
                              "(and read as inputs by the next run); choose another --out")
     inputs = {p.resolve() for job in jobs for p in job[:2] if p is not None}
@@ -106,6 +106,13 @@ def _refuse_output_over_input(out: Path, image_arg: Path, guide_arg: Path, jobs,
             if (target / name).resolve() in inputs:
                 raise ValueError(f"--out {out}: writing {name} would replace an input file; choose another "
                                  "--out")
+
+
+#: The error when a model that reads a trimap or a mask gets neither.
+NO_GUIDE = ("a trimap or a coarse mask is needed beside each image: pass --trimap FILE_OR_DIR (0 background, "
+            "128 unknown, 255 foreground) or --mask FILE_OR_DIR (a segmenter's mask, e.g. from `rembg i -om "
+            "photo.jpg mask.png`, or an RGBA cutout: its alpha is read); only a model trained with "
+            "`deepmatting train --input image` mattes the image alone")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -125,23 +132,27 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.tile_size < 32:
         raise ValueError(f"--tile-size {args.tile_size} is too small (at least 32)")
-    if args.trimap is None and args.mask is None:
-        raise ValueError("a trimap or a coarse mask is needed beside each image: pass --trimap FILE_OR_DIR "
-                         "(0 background, 128 unknown, 255 foreground) or --mask FILE_OR_DIR (a segmenter's "
-                         "mask, e.g. from `rembg i -om photo.jpg mask.png`, or an RGBA cutout: its alpha is "
-                         "read)")
+    no_guide = args.trimap is None and args.mask is None
+    if no_guide and args.checkpoint is None and args.onnx is None:  # every shipped model reads a trimap
+        raise ValueError(NO_GUIDE)
     outputs = chosen_outputs(args)
     if args.background is not None:
         composite_on(np.zeros((1, 1, 3), np.float32), np.zeros((1, 1), np.float32), args.background)  # check
-    guide_arg = args.trimap if args.trimap is not None else args.mask
-    jobs, folder_mode = pair_inputs(Path(args.image), Path(guide_arg))
+    guide_arg = None if no_guide else Path(args.trimap if args.trimap is not None else args.mask)
+    jobs, folder_mode = pair_inputs(Path(args.image), guide_arg)
     out = Path(args.out)
-    _refuse_output_over_input(out, Path(args.image), Path(guide_arg), jobs, outputs, args.background)
-    _make_output_folder(out)
+    _refuse_output_over_input(out, Path(args.image), guide_arg, jobs, outputs, args.background)
     backend = load_backend(args.checkpoint, onnx=args.onnx, quality=args.quality, device=args.device)
+    if backend.input == "image" and not no_guide:
+        print(f"note: this model reads the image alone (it was trained with --input image): "
+              f"{'--trimap' if args.trimap is not None else '--mask'} is ignored", file=sys.stderr)
+        guide_arg, jobs = None, [(image_path, None, problem) for image_path, _, problem in jobs]
+    elif backend.input != "image" and no_guide:
+        raise ValueError(NO_GUIDE)
     if backend.input == "mask" and args.mask is None:
         raise ValueError("this model reads a coarse mask beside each image (it was trained with "
                          "input='mask'): pass --mask FILE_OR_DIR")
+    _make_output_folder(out)
     print(f"model: {describe_backend(backend)}", file=sys.stderr)
 
     failed = done = 0
@@ -155,16 +166,18 @@ def _run(args: argparse.Namespace) -> int:
         try:
             limit = round(args.max_megapixels * 1e6)
             image = read_image(image_path, limit)
-            try:
-                guide = (read_trimap(guide_path, limit) if args.trimap is not None
-                         else read_alpha(guide_path, limit))
-            except DatasetError as e:
-                kind = "trimap" if args.trimap is not None else "mask"
-                raise DatasetError(f"its {kind} {guide_path}: {_reason(e, guide_path)}") from e
-            trimap = guide if args.trimap is not None else None
-            if args.mask is not None and backend.input == "trimap":
-                trimap = mask_to_trimap(guide, args.mask_band)  # what predict would derive: shown and saved
-            mask = guide if trimap is None else None
+            trimap = mask = None
+            if guide_path is not None:
+                try:
+                    guide = (read_trimap(guide_path, limit) if args.trimap is not None
+                             else read_alpha(guide_path, limit))
+                except DatasetError as e:
+                    kind = "trimap" if args.trimap is not None else "mask"
+                    raise DatasetError(f"its {kind} {guide_path}: {_reason(e, guide_path)}") from e
+                trimap = guide if args.trimap is not None else None
+                if args.mask is not None and backend.input == "trimap":
+                    trimap = mask_to_trimap(guide, args.mask_band)  # what predict derives: shown and saved
+                mask = guide if trimap is None else None
             alpha = predict(image, trimap, mask, backend=backend, tile_size=args.tile_size)
             names = output_names(image_path.stem, outputs, args.background)
             if "alpha" in outputs:

@@ -18,6 +18,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "Matting layout fg/, alphas/, bg/); default: the built-in synthetic dataset")
     p.add_argument("--val", default=None, help="validation folder in the same layout")
     add_arch(p)
+    p.add_argument("--input", default="trimap", choices=("trimap", "image"),
+                   help="what the model reads beside the image: a trimap (made from the ground truth in "
+                        "training), or nothing: 'image' trains a model that mattes a photo by itself "
+                        "(images/ + masks/ suffice; the loss covers the whole image)")
     p.add_argument("--epochs", type=int, default=d.epochs, help="epochs (as in DIM); 0: until --max-minutes")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="batch size per process")
     p.add_argument("--lr", type=float, default=d.lr,
@@ -53,7 +57,7 @@ def config_from_args(args: argparse.Namespace):
     from ..config import ModelConfig, TrainConfig
 
     return TrainConfig(
-        model=ModelConfig(arch=args.arch),
+        model=ModelConfig(arch=args.arch, input=args.input),
         data=args.data,
         val=args.val,
         epochs=args.epochs or None,

@@ -92,8 +92,10 @@ class DeepMatting(nn.Module):
     def encode_inputs(self, image: torch.Tensor, trimap: torch.Tensor,
                       prior: torch.Tensor | None = None) -> torch.Tensor:
         """``Bx3xHxW`` image in [0,1], ``Bx1xHxW`` trimap (and ``BxPxHxW`` prior mattes) -> network input
-        ``BxCxHxW``."""
+        ``BxCxHxW``; an image-only model's input is the normalised image (``trimap`` is None)."""
         x = (image - self.mean) / self.std  # (B, 3, H, W)
+        if self.config.input == "image":
+            return x
         extra = [] if self.prior is None else [prior]
         if self.prior_channels == 2:
             extra.append(disagreement(prior))  # (B, 1, H, W)
@@ -114,7 +116,8 @@ class DeepMatting(nn.Module):
         ----------
         image : Tensor, Bx3xHxW float in [0,1]
         trimap : Tensor, Bx1xHxW float: 0 background, 0.5 unknown, 1 foreground
-            (or a coarse mask in [0,1] for ``input="mask"`` models). Required.
+            (or a coarse mask in [0,1] for ``input="mask"`` models). Required, except by image-only models
+            (``input="image"``), which ignore it.
         prior : Tensor, BxPxHxW float in [0,1], optional
             The classical matte(s) (``self.prior``: closed-form, P = 1, or closed-form and KNN, P = 2) for
             models that read them: computed here from the image and the trimap when not given (solved per
@@ -125,17 +128,19 @@ class DeepMatting(nn.Module):
         Tensor, Bx1xHxW float32 in [0,1]; exactly 0 and 1 on the trimap's known pixels (for models that read
         a trimap), so the raw forward and the exported ONNX graph give what ``predict`` gives.
         """
-        if trimap is None:
-            raise ValueError(f"{self.config.arch} needs a {self.config.input} (Bx1xHxW) beside the image")
         if image.ndim != 4 or image.shape[1] != 3:
             raise ValueError(f"image must be Bx3xHxW, got {tuple(image.shape)}")
-        if trimap.shape != (image.shape[0], 1, *image.shape[2:]):
+        if self.config.input == "image":
+            trimap = None  # the image alone
+        elif trimap is None:
+            raise ValueError(f"{self.config.arch} needs a {self.config.input} (Bx1xHxW) beside the image")
+        elif trimap.shape != (image.shape[0], 1, *image.shape[2:]):
             raise ValueError(f"trimap must be Bx1xHxW matching the image, got {tuple(trimap.shape)}")
         if prior is not None and self.prior is None:
             raise ValueError(f"{self.config.arch} takes no prior matte")
         if self.prior is not None and prior is None:
             prior = self.classical_prior(image, trimap)
-        if prior is not None and prior.shape != (trimap.shape[0], self.prior_channels, *trimap.shape[2:]):
+        if prior is not None and prior.shape != (image.shape[0], self.prior_channels, *image.shape[2:]):
             raise ValueError(f"prior must be Bx{self.prior_channels}xHxW matching the image, got "
                              f"{tuple(prior.shape)}")
         if self.training and torch.is_grad_enabled() and self.weights_source is None:
@@ -145,7 +150,7 @@ class DeepMatting(nn.Module):
         ph, pw = (m - h % m) % m, (m - w % m) % m
         if ph or pw:  # padded before encoding: the known colours are not per pixel
             image = F.pad(image, (0, pw, 0, ph), mode="replicate")  # (B, 3, H', W'), multiples of m
-            trimap = F.pad(trimap, (0, pw, 0, ph), mode="replicate")  # (B, 1, H', W')
+            trimap = F.pad(trimap, (0, pw, 0, ph), mode="replicate") if trimap is not None else None
             prior = F.pad(prior, (0, pw, 0, ph), mode="replicate") if prior is not None else None
         inputs = self.encode_inputs(image, trimap, prior)  # (B, C, H', W')
         logits = self.decoder(self.encoder(inputs), inputs)  # (B, 1 | 2, H', W')
@@ -155,12 +160,14 @@ class DeepMatting(nn.Module):
             if prior is not None:  # a correction of the prior matte, in logits
                 logits = logits + torch.logit(prior.clamp(PRIOR_EPS, 1 - PRIOR_EPS))
             alpha = torch.sigmoid(logits.float())  # (B, 1, H', W')
-        return self.keep_known(alpha[..., :h, :w], trimap[..., :h, :w])  # (B, 1, H, W)
+        alpha = alpha[..., :h, :w]  # (B, 1, H, W)
+        return alpha if trimap is None else self.keep_known(alpha, trimap[..., :h, :w])
 
     def keep_known(self, alpha: torch.Tensor, trimap: torch.Tensor) -> torch.Tensor:
         """The trimap's known pixels set exactly: 0 where ``trimap < 0.25``, 1 where ``> 0.75`` (``Bx1xHxW``
-        each). A mask-input model's guide is no trimap: its alpha is returned as it is."""
-        if self.config.input == "mask":
+        each). A mask-input model's guide is no trimap (nor an image-only model's): its alpha is returned as
+        it is."""
+        if self.config.input != "trimap":
             return alpha
         return torch.where(trimap < 0.25, 0.0, torch.where(trimap > 0.75, 1.0, alpha))
 

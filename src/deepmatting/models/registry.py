@@ -137,7 +137,14 @@ def get_architecture(name: str) -> Architecture:
 
 
 def input_channels(arch: Architecture, cfg: ModelConfig) -> int:
-    """Channels of the network input: RGB plus the trimap (or mask) encoding."""
+    """Channels of the network input: RGB plus the trimap (or mask) encoding; RGB alone for image-only
+    models. A model with a classical prior needs a trimap to solve it: ``input="image"`` is refused."""
+    if cfg.input == "image":
+        if arch.prior is not None:
+            raise ConfigError(f"{arch.name} refines {arch.prior} matting, which needs a trimap: it cannot "
+                              "be an image-only model (input='image'); use light-unet, effnet-lite0 or "
+                              "dim-vgg16")
+        return 3
     if cfg.input == "mask" or arch.trimap_encoding == "raw":
         channels = 4
     else:
