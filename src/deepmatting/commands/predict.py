@@ -57,8 +57,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    metavar="N", help="images longer than N px on a side run in overlapping tiles (bounds the "
                                      f"memory; at least {MIN_TILE_SIZE})")
     p.add_argument("--max-megapixels", type=bounded_number(float, low=1e-6), default=50.0,
-                   help="larger images are refused by name (raise it for bigger photos; at least one pixel, "
-                        "1e-6)")
+                   help="larger images are refused by name (raise it for bigger photos; at least 1e-6: one "
+                        "pixel)")
     p.add_argument("--mask-band", type=bounded_number(float, low=0, high=MAX_WIDTH), default=None,
                    metavar="PX", help="half-width of the unknown band made from --mask, 0 to "
                                       f"{MAX_WIDTH} (default: 2%% of the subject's size, at least 5 px)")
