@@ -47,6 +47,29 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
     return path
 
 
+def check_writable(path: str | os.PathLike) -> Path:
+    """Fail now, not after a long computation, when :func:`atomic_write` could not write ``path``.
+
+    ``path`` must not be a folder, and its folder must exist or be creatable and take a new file (a
+    temporary file is made there and removed). Raises :class:`WriteError` naming ``path`` and why.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise WriteError(f"cannot write {path}: it is a folder; give the name of the file to write")
+    blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise WriteError(f"cannot write {path}: {blocker} is a file, not a folder")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        os.remove(tmp)
+    except OSError as e:
+        raise WriteError(f"cannot write {path}: {e.strerror or e} (in {path.parent}); nothing was written "
+                         "and nothing was run") from e
+    return path
+
+
 def _write_failure(error: BaseException, folder: Path) -> str:
     """Why a write failed, in words: a full disk is said as such (torch hides ENOSPC in its own error)."""
     chain = [error]

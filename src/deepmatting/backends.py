@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import copy
 import functools
-import hashlib
 import json
 import os
+import sys
 import warnings
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -42,10 +42,12 @@ from .onnx_graph import (
     META_INPUT,
     META_PAD_MULTIPLE,
     META_PRIOR,
+    META_WEIGHTS,
     OUTPUT_NAME,
     PRIOR_NAME,
     graph_input_names,
     require_onnx,
+    weights_digest,
 )
 
 UNTRAINED_WARNING = (
@@ -246,7 +248,9 @@ def load_backend(model: DeepMatting | str | os.PathLike | None = None, *,
         How a shipped model runs on the CPU. ``"auto"`` (the default, or the ``DEEPMATTING_RUNTIME``
         environment variable) uses onnxruntime when the ``onnx`` extra is installed (about twice as fast
         as PyTorch here, same output to 1e-7): the model is exported once to the cache folder
-        (``DEEPMATTING_CACHE``, default ``~/.cache/deepmatting``), then reused.
+        (``DEEPMATTING_CACHE``, default ``~/.cache/deepmatting``), then reused as long as it records the
+        digest of the shipped weights (a damaged or foreign file is exported again, with a line on stderr).
+        When the cache cannot be used, ``"auto"`` runs PyTorch and says why on stderr.
 
     Raises
     ------
@@ -284,14 +288,26 @@ RUNTIMES = ("auto", "torch", "onnxruntime")
 
 @functools.lru_cache(maxsize=4)
 def _shipped_backend(quality: str, device: str, amp: bool | None, runtime: str) -> Backend:
+    """A shipped model's backend: onnxruntime from the verified cache on the CPU (unless told otherwise),
+    else PyTorch. Falling back to PyTorch for any reason but a missing ``onnx`` extra says why on stderr
+    (the model runs about half as fast)."""
     model = DeepMatting.pretrained(quality=quality)
     if device == "cpu" and not amp and runtime != "torch":
         try:
-            return OnnxBackend(_cached_export(model), source=model.weights_source)
-        except (ImportError, OSError, CheckpointError):  # no onnx extra, or no writable cache: PyTorch
+            return _cached_onnx_backend(model)
+        except ImportError:  # the optional onnx extra is not installed: PyTorch, as documented
             if runtime == "onnxruntime":
                 raise
+        except (OSError, CheckpointError) as e:
+            if runtime == "onnxruntime":
+                raise
+            _note(f"{e}; running the {quality} model in PyTorch instead (slower)")
     return TorchBackend(model, device=device, amp=amp)
+
+
+def _note(message: str) -> None:
+    """One line on stderr about how the shipped model runs (seen by CLI users and in the server's log)."""
+    print(f"deepmatting: {message}", file=sys.stderr)
 
 
 def cache_folder() -> Path:
@@ -299,20 +315,79 @@ def cache_folder() -> Path:
     return Path(os.environ.get("DEEPMATTING_CACHE") or Path.home() / ".cache" / "deepmatting")
 
 
-def _cached_export(model: DeepMatting) -> Path:
-    """The ONNX file of ``model`` in :func:`cache_folder`, exported on first use (keyed by its weights)."""
+def _cache_description(folder: Path) -> str:
+    named = " (DEEPMATTING_CACHE)" if os.environ.get("DEEPMATTING_CACHE") else ""
+    return f"the ONNX cache folder {folder}{named}"
+
+
+def _cached_onnx_backend(model: DeepMatting) -> OnnxBackend:
+    """``model`` run by onnxruntime from its export in :func:`cache_folder`, exported on first use.
+
+    The file is named by the digest of the weights (:func:`~deepmatting.onnx_graph.weights_digest`) but not
+    trusted by its name: it runs only when it loads, records that same digest in its metadata and belongs
+    to this user. Anything else (a file cut short, another model under that name, a file an other user put
+    in a shared cache) is exported again over it, with one line on stderr saying so.
+
+    Raises
+    ------
+    ImportError
+        Without the ``onnx`` extra.
+    CheckpointError
+        When the cache cannot hold the export (not a folder, not writable), or the fresh export fails.
+    """
+    require_onnx("onnxruntime")
+    digest = weights_digest(model)
+    folder = cache_folder()
+    if folder.exists() and not folder.is_dir():
+        raise CheckpointError(f"{_cache_description(folder)} is a file, not a folder")
+    path = folder / f"{model.config.arch}-{digest[:16]}.onnx"
+    if path.exists():
+        backend, problem = _verified(path, digest, model.weights_source)
+        if backend is not None:
+            return backend
+        _note(f"the cached ONNX model {path} {problem}; exporting the model again")
+    _export_to_cache(model, path)
+    backend, problem = _verified(path, digest, model.weights_source)
+    if backend is None:
+        raise CheckpointError(f"the fresh export {path} {problem}")
+    return backend
+
+
+def _verified(path: Path, digest: str, source: str | None) -> tuple[OnnxBackend | None, str]:
+    """``(backend, "")`` when the cached file ``path`` is the export of the weights of ``digest``, else
+    ``(None, what is wrong with it)``. Files of this user or of root are trusted to be what they record."""
+    try:
+        uid = path.stat().st_uid
+    except OSError as e:
+        return None, f"cannot be read ({e.strerror or e})"
+    if hasattr(os, "getuid") and uid not in (os.getuid(), 0):
+        return None, f"belongs to another user (uid {uid})"
+    try:
+        backend = OnnxBackend(path, source=source)
+    except CheckpointError as e:
+        return None, str(e).removeprefix(f"ONNX model {path}: ")
+    found = backend.metadata.get(META_WEIGHTS)
+    if found is None:
+        return None, "records no weights digest (an older deepmatting or another tool wrote it)"
+    if found != digest:
+        arch = backend.metadata.get(META_ARCH, "unknown")
+        return None, (f"holds other weights (a {arch} model with the digest {found[:16]}..., not "
+                      f"{digest[:16]}...)")
+    return backend, ""
+
+
+def _export_to_cache(model: DeepMatting, path: Path) -> None:
+    """Export ``model`` to ``path`` in the cache; a folder that cannot be made or written is a
+    :class:`CheckpointError` naming the cache."""
     from .onnx_graph import export_onnx
 
-    require_onnx("onnxruntime")
-    digest = hashlib.sha256()
-    for name, t in model.state_dict().items():
-        digest.update(name.encode())
-        digest.update(t.detach().cpu().contiguous().numpy().tobytes())
-    digest.update(repr(model.config).encode())
-    path = cache_folder() / f"{model.config.arch}-{digest.hexdigest()[:16]}.onnx"
-    if not path.exists():
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         export_onnx(model, path)
-    return path
+    except (OSError, CheckpointError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise CheckpointError(f"cannot export the shipped model into {_cache_description(path.parent)}: "
+                              f"{reason}") from e
 
 
 def describe_backend(backend: Backend) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
 
@@ -153,12 +152,17 @@ def evaluate(
     truth (``make_trimap`` with ``trimap_width``); the output says which (``"trimaps": "given"|"generated"``).
     An image-only model is given the image alone; its results add the whole-image ``mad`` and ``mse_whole``.
 
-    Returns the JSON-shaped dict ``{"mean": {...}, "images": [...], "trimaps": ..., "baseline": {...}?}``.
+    Returns the JSON-shaped dict ``{"mean": {...}, "images": [...], "trimaps": ..., "baseline": {...}?}``,
+    also written to ``json_path`` when given (atomically; a place that cannot take the file is an
+    ``OSError`` before anything is evaluated).
     """
+    from .atomic import atomic_write, check_writable
     from .backends import load_backend
     from .data import CustomDataset
     from .inference import sample_predictor
 
+    if json_path:
+        check_writable(json_path)
     dataset = CustomDataset(data, trimap_width=trimap_width)
     trimaps = "given" if dataset.trimaps_dir is not None else "generated"
     baselines = baseline_predictors([baseline] if baseline else [])  # a missing extra fails here, first
@@ -186,7 +190,7 @@ def evaluate(
     if baseline:
         report["baseline"] = {"name": baseline, **public_result(results[baseline])}
     if json_path:
-        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_path).write_text(json.dumps(report, indent=2))
+        text = json.dumps(report, indent=2).encode()
+        atomic_write(json_path, lambda f: f.write(text))
         printer(f"wrote {json_path}")
     return report

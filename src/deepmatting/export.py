@@ -5,6 +5,6 @@ The graph, its inputs and metadata are described in :mod:`deepmatting.onnx_graph
 are the optional ``onnx`` extra: ``pip install 'deepmatting[onnx]'``.
 """
 
-from .onnx_graph import DEFAULT_OPSET, MIN_OPSET, export_onnx
+from .onnx_graph import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, export_onnx
 
-__all__ = ["DEFAULT_OPSET", "MIN_OPSET", "export_onnx"]
+__all__ = ["DEFAULT_OPSET", "MAX_OPSET", "MIN_OPSET", "export_onnx"]

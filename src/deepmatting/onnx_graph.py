@@ -12,9 +12,10 @@ and one output, all with dynamic batch, height and width:
 
 Everything the model does to its inputs is inside the graph: the RGB normalisation, the trimap encoding,
 and the replicate padding of H and W up to ``pad_multiple`` (computed from the input shape, then cropped
-back), so the ONNX file takes any size on its own. The model's ``pad_multiple``, input kind, architecture and
-config are stored in the ONNX ``metadata_props`` under ``deepmatting.*`` keys; ``OnnxBackend`` reads
-them from there.
+back), so the ONNX file takes any size on its own. The model's ``pad_multiple``, input kind, architecture,
+config and the digest of its weights (:func:`weights_digest`) are stored in the ONNX ``metadata_props``
+under ``deepmatting.*`` keys; ``OnnxBackend`` reads them from there, and the cache of exported shipped
+models checks the digest before it runs a file.
 
 Both ``onnx`` and ``onnxruntime`` are optional dependencies: ``pip install 'deepmatting[onnx]'``.
 """
@@ -22,6 +23,7 @@ Both ``onnx`` and ``onnxruntime`` are optional dependencies: ``pip install 'deep
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib
 import io
 import json
@@ -61,6 +63,21 @@ META_ARCH = "deepmatting.arch"
 META_CONFIG = "deepmatting.config"
 META_VERSION = "deepmatting.version"
 META_PRIOR = "deepmatting.prior"
+META_WEIGHTS = "deepmatting.weights_sha256"
+
+
+def weights_digest(model: DeepMatting) -> str:
+    """SHA-256 (hex) of a model's weights (every state-dict tensor, by name) and its config.
+
+    What an exported file records of the model it came from (:data:`META_WEIGHTS`), so that a file can be
+    checked against the model it claims to be; the cache of exported shipped models is keyed by it.
+    """
+    digest = hashlib.sha256()
+    for name, t in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(t.detach().cpu().contiguous().numpy().tobytes())
+    digest.update(repr(model.config).encode())
+    return digest.hexdigest()
 
 
 def require_onnx(module: str):
@@ -71,10 +88,12 @@ def require_onnx(module: str):
         raise ImportError(f"ONNX support needs the '{module}' package: {INSTALL_HINT}") from e
 
 
-#: The opset written by default, and the oldest one the graph can be written in (``Range``, ``MaxUnpool``
-#: with an ``output_shape`` input, ``Pad`` with the pads as an input).
+#: The opset written by default, the oldest one the graph can be written in (``Range``, ``MaxUnpool``
+#: with an ``output_shape`` input, ``Pad`` with the pads as an input), and the newest one the TorchScript
+#: exporter of the installed PyTorch writes.
 DEFAULT_OPSET = 17
 MIN_OPSET = 11
+MAX_OPSET = getattr(getattr(torch.onnx, "_constants", None), "ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET", 20)
 
 
 # ---- export -----------------------------------------------------------------------------------------
@@ -164,7 +183,7 @@ def export_onnx(
     path : path
         The ``.onnx`` file to write (parent folders are created; written to a temporary file and renamed).
     opset : int, default 17
-        ONNX opset version, at least 11.
+        ONNX opset version, from :data:`MIN_OPSET` (11) to :data:`MAX_OPSET` (20 with PyTorch 2.13).
 
     Returns
     -------
@@ -173,12 +192,15 @@ def export_onnx(
         {0,0.5,1}), its output ``alpha`` (Bx1xHxW float32 [0,1]); batch, height and width are dynamic. The
         ``metadata_props`` hold ``deepmatting.pad_multiple``, ``deepmatting.input``
         (``trimap``/``mask``/``image``; an image-only graph has no ``trimap`` input),
-        ``deepmatting.arch``, ``deepmatting.config`` (JSON) and ``deepmatting.version``.
+        ``deepmatting.arch``, ``deepmatting.config`` (JSON), ``deepmatting.version`` and
+        ``deepmatting.weights_sha256`` (:func:`weights_digest`).
 
     Raises
     ------
     ImportError
         When the ``onnx`` package is missing (``pip install 'deepmatting[onnx]'``).
+    ValueError
+        When ``opset`` is outside ``MIN_OPSET..MAX_OPSET``.
     CheckpointError
         When the checkpoint cannot be loaded.
 
@@ -190,6 +212,8 @@ def export_onnx(
     onnx = require_onnx("onnx")
     if opset < MIN_OPSET:
         raise ValueError(f"opset {opset} is too old: the exported graph needs opset {MIN_OPSET} or newer")
+    if opset > MAX_OPSET:
+        raise ValueError(f"opset {opset} is too new: this PyTorch exports opsets {MIN_OPSET} to {MAX_OPSET}")
     model = (model_or_checkpoint if isinstance(model_or_checkpoint, DeepMatting)
              else DeepMatting.pretrained(model_or_checkpoint))
     path = Path(path)
@@ -238,6 +262,7 @@ def export_onnx(
         META_CONFIG: json.dumps(asdict(model.config)),
         META_VERSION: __version__,
         META_PRIOR: model.prior or "",
+        META_WEIGHTS: weights_digest(model),
     }
     onnx.helper.set_model_props(proto, metadata)
     guide = "" if model.config.input == "image" else f" + {model.config.input} Bx1xHxW"

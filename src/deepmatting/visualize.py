@@ -30,6 +30,11 @@ OUTLINE_LABEL = "edge of the trimap's unknown region"
 #: figure fast to draw and the PNG small whatever the input size.
 DISPLAY_SIDE = 800
 
+#: A panel is at most this many times longer than it is high (or high than long). A more extreme image (a
+#: 1x100000 strip) is drawn stretched to this shape: at its own shape it would be a figure hundreds of
+#: metres wide, or a line thinner than a pixel.
+MAX_PANEL_ASPECT = 5.0
+
 
 def checkerboard(h: int, w: int, square: int = 16, colors: tuple[float, float] = (0.6, 0.9)) -> np.ndarray:
     """A gray checkerboard, the usual backdrop for transparency.
@@ -77,12 +82,17 @@ def _background(kind: str | Sequence[float], h: int, w: int, square: int) -> np.
 
 
 def _shrink(a: np.ndarray, k: int) -> np.ndarray:
-    """Average ``k x k`` blocks of an ``HxW[xC]`` array (the ragged right/bottom edge is cropped)."""
-    if k == 1:
+    """Average ``k x k`` blocks of an ``HxW[xC]`` array (the ragged right/bottom edge is cropped).
+
+    A side shorter than ``k`` is averaged whole (to one pixel), so no side of the result is empty: a
+    1x100000 image shrinks to 1x800, not to 0x800.
+    """
+    ky, kx = min(k, a.shape[0]), min(k, a.shape[1])
+    if ky == kx == 1:
         return a
-    h, w = a.shape[0] // k * k, a.shape[1] // k * k
+    h, w = a.shape[0] // ky * ky, a.shape[1] // kx * kx
     a = a[:h, :w]
-    return a.reshape(h // k, k, w // k, k, *a.shape[2:]).mean(axis=(1, 3))
+    return a.reshape(h // ky, ky, w // kx, kx, *a.shape[2:]).mean(axis=(1, 3))
 
 
 def side_by_side(image: np.ndarray, alpha: np.ndarray, path: str | os.PathLike | None = None, *,
@@ -143,30 +153,34 @@ def side_by_side(image: np.ndarray, alpha: np.ndarray, path: str | os.PathLike |
     masked = a[..., None] * f + (1 - a[..., None]) * back
 
     n = 5 if gt is not None else 3
+    aspect = min(max(dw / dh, 1 / MAX_PANEL_ASPECT), MAX_PANEL_ASPECT)  # of a panel, width / height
     height = panel_inches + 0.5  # room for the titles
-    width = max(panel_inches * dw / dh * n, 2 * height)  # tall images get side margins: the row stays >= 2:1
+    width = max(panel_inches * aspect * n, 2 * height)  # tall images get side margins: the row stays >= 2:1
     fig = Figure(figsize=(width, height), dpi=dpi, layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, n, squeeze=False)[0]
-    axes[0].imshow(img, interpolation="antialiased")
+    for ax in axes:
+        ax.set_box_aspect(1 / aspect)  # the image's own shape, unless it is more extreme than the limit
+    shown = {"interpolation": "antialiased", "aspect": "auto"}  # the panel's shape is set just above
+    axes[0].imshow(img, **shown)
     if tri is not None:
         unknown = _shrink((tri == TRIMAP_UNKNOWN).astype(np.float32), k)
-        if 0 < unknown.min() or unknown.max() > 0:
+        # an outline needs an edge inside the panel (level 0.5 crossed) and contour needs 2x2 samples
+        if min(dh, dw) >= 2 and unknown.min() < 0.5 < unknown.max():
             axes[0].contour(unknown, levels=[0.5], colors=OUTLINE_COLOR, linewidths=0.6)
             outline = Line2D([], [], color=OUTLINE_COLOR, linewidth=1.5, label=OUTLINE_LABEL)
             axes[0].legend(handles=[outline], loc="lower left", fontsize="small", framealpha=0.75)
-    axes[1].imshow(a, cmap="gray", vmin=0, vmax=1, interpolation="antialiased")
-    axes[2].imshow(np.clip(masked, 0, 1), interpolation="antialiased")
+    axes[1].imshow(a, cmap="gray", vmin=0, vmax=1, **shown)
+    axes[2].imshow(np.clip(masked, 0, 1), **shown)
     if gt is not None:
         g = _shrink(np.clip(np.asarray(gt, np.float32), 0, 1), k)
         err = np.abs(a - g)
         if tri is not None:
             err = err * (_shrink((tri == TRIMAP_UNKNOWN).astype(np.float32), k) > 0)
-        axes[3].imshow(g, cmap="gray", vmin=0, vmax=1, interpolation="antialiased")
-        shown = axes[4].imshow(err, cmap="inferno", vmin=0, vmax=max(0.05, float(err.max())),
-                               interpolation="antialiased")
+        axes[3].imshow(g, cmap="gray", vmin=0, vmax=1, **shown)
+        errors = axes[4].imshow(err, cmap="inferno", vmin=0, vmax=max(0.05, float(err.max())), **shown)
         cax = axes[4].inset_axes([1.03, 0.0, 0.05, 1.0])  # a child of the panel: fig.axes stays 5 long
-        fig.colorbar(shown, cax=cax)
+        fig.colorbar(errors, cax=cax)
     for ax, title in zip(axes, titles, strict=False):
         ax.set_title(title)
         ax.set_axis_off()

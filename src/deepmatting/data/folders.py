@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -70,8 +72,43 @@ def match_stems(a: dict[str, Path], b: dict[str, Path], a_dir: Path, b_dir: Path
     return problems
 
 
-def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p))
+def _entry_problem(path: Path) -> str | None:
+    """Why a folder entry cannot be read as a file (a broken or looping link, a folder), or None."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as e:
+        if path.is_symlink():
+            if e.errno == errno.ELOOP:
+                return "a symbolic link loop"
+            return f"a broken symbolic link (to {os.readlink(path)})"
+        return f"cannot be read ({e.strerror or e})"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    return None if stat.S_ISREG(mode) else "not a regular file"
+
+
+def _images_in(folder: Path) -> tuple[list[Path], dict[Path, str]]:
+    """The image files of ``folder`` (sorted), and its image-named entries that cannot be read, with why.
+
+    Everything else the folder holds (other files, hidden files, folders) is listed in one ``UserWarning``,
+    so that nothing is left out without a word.
+    """
+    images, unreadable, ignored = [], {}, []
+    for p in sorted(folder.iterdir()):
+        problem = _entry_problem(p)
+        if problem == "a folder":
+            ignored.append(f"{p.name}/")
+        elif not is_image_file(p):
+            ignored.append(p.name)
+        elif problem is None:
+            images.append(p)
+        else:
+            unreadable[p] = problem
+    if ignored:
+        what = "entry that is not an image file" if len(ignored) == 1 else "entries that are not image files"
+        warnings.warn(f"{folder}: left out {len(ignored)} {what}: {short_list(ignored)} (images end in "
+                      f"{', '.join(sorted(IMAGE_EXTENSIONS))})", UserWarning, stacklevel=3)
+    return images, unreadable
 
 
 def pair_inputs(image: Path, guide: Path | None) -> tuple[list[tuple[Path, Path | None, str | None]], bool]:
@@ -93,25 +130,29 @@ def pair_inputs(image: Path, guide: Path | None) -> tuple[list[tuple[Path, Path 
         if guide is None or guide.is_file():
             return [(image, guide, None)], False
         return _pair_by_stem([image], guide), False
-    images = _images_in(image)
-    if not images:
+    images, unreadable = _images_in(image)
+    if not images and not unreadable:
         raise ValueError(f"--image {image}: the folder holds no images (.png, .jpg, ...)")
     if guide is not None and guide.is_file():
         raise ValueError(f"--image {image} is a folder but {guide} is a file: pass a folder of trimaps/masks "
                          "named like the images")
-    return _pair_by_stem(images, guide), True
+    jobs = _pair_by_stem(images, guide) + [(p, None, f"skipped: {why}") for p, why in unreadable.items()]
+    return sorted(jobs, key=lambda job: job[0].name), True
 
 
 def _pair_by_stem(images: list[Path], folder: Path | None) -> list[tuple[Path, Path | None, str | None]]:
     by_stem: dict[str, list[Path]] = {}
-    for p in _images_in(folder) if folder is not None else []:
+    guides, unreadable = _images_in(folder) if folder is not None else ([], {})
+    for p in [*guides, *unreadable]:
         by_stem.setdefault(p.stem, []).append(p)
     seen: dict[str, Path] = {}
     jobs = []
     for img in images:
         problem = None
         guides = by_stem.get(img.stem, [])
-        if img.stem in seen:
+        if len(guides) == 1 and guides[0] in unreadable:
+            problem = f"skipped: its match {guides[0]} is {unreadable[guides[0]]}"
+        elif img.stem in seen:
             problem = f"skipped: {seen[img.stem].name} has the same name stem and would get the same outputs"
         elif folder is not None and not guides:
             problem = f"skipped: no file named {img.stem}.* in {folder}"

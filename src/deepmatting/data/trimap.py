@@ -17,6 +17,9 @@ import numpy as np
 
 from ..tensors import TRIMAP_BG, TRIMAP_FG, TRIMAP_UNKNOWN
 
+#: The widest band (erosion radius) in pixels: distances are counted in uint8 (see :func:`_row_distance`).
+MAX_WIDTH = 254
+
 
 def _row_distance(zero: np.ndarray, cap: int) -> np.ndarray:
     """Distance along its row from each pixel to the nearest True pixel of ``zero``, capped at ``cap``.
@@ -67,8 +70,8 @@ def erode_disk(mask: np.ndarray, radius: float) -> np.ndarray:
     r = int(math.floor(radius))
     if r < 1 or mask.all() or not mask.any():
         return mask.copy()
-    if r > 254:
-        raise ValueError(f"erosion radius {radius} is too large (at most 254 pixels)")
+    if r > MAX_WIDTH:
+        raise ValueError(f"erosion radius {radius} is too large (at most {MAX_WIDTH} pixels)")
     h, w = mask.shape
     dist = _row_distance(~mask, r + 1)
     padded = np.full((h + 2 * r, w), 255, np.uint8)  # rows outside the image never erode
@@ -103,8 +106,8 @@ def trimap_from_masks(fg: np.ndarray, bg: np.ndarray, width: float) -> np.ndarra
 
 
 def _check_width(width: float, name: str = "width") -> None:
-    if not (0 <= width <= 254):
-        raise ValueError(f"trimap {name} must be between 0 and 254 pixels, got {width}")
+    if not (0 <= width <= MAX_WIDTH):
+        raise ValueError(f"trimap {name} must be between 0 and {MAX_WIDTH} pixels, got {width}")
 
 
 def make_trimap(alpha: np.ndarray, width: float = 10, *, width_range: tuple[int, int] | None = None,
@@ -210,7 +213,7 @@ def coarse_mask_band(foreground: np.ndarray) -> int:
     foreground : np.ndarray, HxW bool
     """
     diameter = math.sqrt(4 * float(np.count_nonzero(foreground)) / math.pi)
-    return int(min(254, max(5, round(0.02 * diameter))))
+    return int(min(MAX_WIDTH, max(5, round(0.02 * diameter))))
 
 
 def clean_mask(foreground: np.ndarray, min_area: float) -> np.ndarray:
