@@ -74,6 +74,10 @@ LOSS_TERMS = ("alpha", "composition", "laplacian")
 #: The validation metrics that may pick ``best.pt``.
 BEST_METRICS = ("sad", "mse", "grad", "conn")
 
+#: The :class:`TrainConfig` fields a resumed run may change: they set how long the run goes and where and
+#: how fast it runs, not what it learns from or how (any other change is refused on resume).
+RESUMABLE_FIELDS = ("epochs", "max_minutes", "workers", "device", "checkpoint_every", "val_every")
+
 #: The ranges of :class:`ModelConfig`'s numeric fields.
 MODEL_BOUNDS = {
     "width": Bound(float, 0, 4, low_open=True),  # channel multiplier: 4 is already ~16x the parameters
