@@ -291,3 +291,22 @@ def test_an_intact_resume_still_continues_bit_identically(run_copy, tmp_path):
     resumed = train(tiny_config(epochs=2), run_copy, resume=True, progress=False)
     straight = train(dataclasses.replace(tiny_config(), epochs=2), tmp_path / "straight", progress=False)
     assert resumed["weights_sha256"] == straight["weights_sha256"]
+
+
+def test_a_model_diverged_on_validation_is_named_in_training_words(tmp_path):
+    """R7 / D20: the message read "no alpha was written" (predict's wording) and named no checkpoint."""
+    from deepmatting import DeepMatting
+    from deepmatting.data import SyntheticMattingDataset
+    from deepmatting.distributed import DistInfo
+
+    model = DeepMatting(width=0.25)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(math.nan)
+    (tmp_path / "last.pt").write_bytes(b"a checkpoint")
+    with pytest.raises(TrainingError) as info:
+        val_set = SyntheticMattingDataset(1, size=32, seed=1)
+        training.evaluate(model, val_set, DistInfo(), step=4, out=tmp_path)
+    message = str(info.value)
+    assert message.startswith("training diverged at step 4: the model's predictions on the validation set")
+    assert f"intact: {tmp_path / 'last.pt'}." in message and "alpha" not in message

@@ -533,7 +533,8 @@ def train_one_epoch(step: Step, loader: DataLoader, cfg: TrainConfig, state: Tra
     return losses, False
 
 
-def evaluate(model: DeepMatting, val_set: Dataset, info: DistInfo, step: int | None = None) -> dict:
+def evaluate(model: DeepMatting, val_set: Dataset, info: DistInfo, step: int | None = None,
+             out: Path | None = None) -> dict:
     """Full-resolution validation through the inference path; each process scores a share of the images.
 
     Returns the means of the four metrics over every process's images (undefined values skipped) and
@@ -542,16 +543,19 @@ def evaluate(model: DeepMatting, val_set: Dataset, info: DistInfo, step: int | N
     Raises
     ------
     TrainingError
-        When the model's predictions are not finite (a diverged model).
+        When the model's predictions are not finite (a diverged model); with ``out``, the message says
+        which checkpoints of the run are left.
     """
     sync_buffers(model, info)  # the backend runs an eval-mode copy of the model
     indices = list(range(info.rank, len(val_set), info.world_size))
     try:
         result = score_dataset(sample_predictor(TorchBackend(model, device=info.device)), val_set, indices,
                                progress=False)
-    except CheckpointError as e:  # predict refuses non-finite output
+    except CheckpointError as e:  # the inference path refuses non-finite output
         when = f" at step {step}" if step is not None else ""
-        raise TrainingError(f"training diverged{when}: on the validation set, {e}") from e
+        left = f" {_what_exists(out)}" if out is not None else ""
+        raise TrainingError(f"training diverged{when}: the model's predictions on the validation set are not "
+                            f"finite (NaN or infinity); stopping.{left} Try a lower --lr.") from e
     merged = MetricAccumulator.from_state(all_reduce_sum(result["accumulator"].state(), info))
     means = merged.compute() if merged.count else {k: math.nan for k in METRIC_NAMES}
     means["sample"] = result["sample"]
@@ -718,7 +722,7 @@ def _run(cfg: TrainConfig, out: Path, resume: bool, progress: bool, info: DistIn
         }
         sample = None
         if must_validate:
-            metrics = evaluate(model, val_set, info, state.step)
+            metrics = evaluate(model, val_set, info, state.step, out)
             sample = metrics.pop("sample")
             record.update({f"val_{k}": v for k, v in metrics.items()})
             value = metrics[cfg.best_metric]
