@@ -169,11 +169,17 @@ def test_untrained_model_warns_and_loaded_ones_do_not(tmp_path, recwarn):
 
 
 def test_a_config_asking_for_a_huge_model_is_refused_before_it_is_built(tmp_path):
-    """``"width": 300`` in a normal file would need ~21 GB: shapes are compared on the meta device first."""
+    """``"width": 300`` in a normal file would need ~21 GB: it is out of ModelConfig's range, and a width in
+    range that does not fit the weights is found by comparing shapes on the meta device first."""
     DeepMatting().save(tmp_path / "small.pt")
     ckpt = torch.load(tmp_path / "small.pt", weights_only=True)
     ckpt["config"]["width"] = 300.0
     torch.save(ckpt, tmp_path / "huge.pt")
-    expected = r"huge.pt: does not match its config .*\(16, 6, 3, 3\) in the file"
-    with pytest.raises(CheckpointError, match=expected):
+    out_of_range = r"huge.pt: does not match its config .*width: 300.0 must be .*<= 4"
+    with pytest.raises(CheckpointError, match=out_of_range):
         DeepMatting.from_checkpoint(tmp_path / "huge.pt")
+    ckpt["config"]["width"] = 4.0
+    torch.save(ckpt, tmp_path / "wide.pt")
+    expected = r"wide.pt: does not match its config .*\(16, 6, 3, 3\) in the file"
+    with pytest.raises(CheckpointError, match=expected):
+        DeepMatting.from_checkpoint(tmp_path / "wide.pt")

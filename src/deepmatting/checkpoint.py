@@ -65,6 +65,8 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         When the file is missing, cannot be unpickled safely, or is not a dict with ``model``/``config``.
     """
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {path}: is a folder, not a checkpoint file")
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path}: no such file")
     try:

@@ -2,12 +2,16 @@
 
 ``ModelConfig`` rebuilds a model from a checkpoint alone; ``TrainConfig`` describes a training run and is
 written to ``RUN_DIR/config.json`` and into ``last.pt`` / ``best.pt``. ``from_dict`` rejects unknown keys and
-values of the wrong type, so a typo in a config file is an error, not a silent default.
+values of the wrong type, so a typo in a config file is an error, not a silent default. Both dataclasses
+check their values' ranges when built (:data:`MODEL_BOUNDS`, :data:`TRAIN_BOUNDS`), so a config asking for
+a 300x-wide model or a batch of 0 is an error at once, whether it comes from the command line, Python or a
+checkpoint, not a traceback an epoch into a run.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import asdict, dataclass, field
@@ -17,7 +21,68 @@ T = TypeVar("T")
 
 
 class ConfigError(ValueError):
-    """A configuration has an unknown key or a value of the wrong type."""
+    """A configuration has an unknown key, a value of the wrong type or a value out of its range."""
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The allowed values of one numeric config field: ``kind`` (int or float; an int is a float too, a
+    bool is neither), finite, within ``[low, high]`` (``(low, high]`` when ``low_open``); ``optional``:
+    None is allowed as well. The CLI builds its option types from the same bounds."""
+
+    kind: type
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    optional: bool = False
+
+    def allows(self, value: Any) -> bool:
+        if value is None:
+            return self.optional
+        kinds = (int,) if self.kind is int else (int, float)
+        if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value):
+            return False
+        too_low = self.low is not None and (value <= self.low if self.low_open else value < self.low)
+        return not too_low and (self.high is None or value <= self.high)
+
+    def describe(self) -> str:
+        """The range in words: ``an integer >= 16 and <= 4096``, ``a finite number > 0 or None``."""
+        def num(x: float) -> str:
+            return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+        lo = "" if self.low is None else (f"> {num(self.low)}" if self.low_open else f">= {num(self.low)}")
+        hi = "" if self.high is None else f"<= {num(self.high)}"
+        what = "an integer" if self.kind is int else "a finite number"
+        return " ".join([what, " and ".join(x for x in (lo, hi) if x)]).strip() + (" or None" if self.optional
+                                                                                 else "")
+
+    def check(self, owner: str, name: str, value: Any) -> None:
+        if not self.allows(value):
+            raise ConfigError(f"{owner}.{name}: {value!r} must be {self.describe()}")
+
+
+def check_bounds(config: Any, bounds: dict[str, Bound]) -> None:
+    """Every field of ``config`` named in ``bounds`` within its range, else a ``ConfigError`` naming it."""
+    for name, bound in bounds.items():
+        bound.check(type(config).__name__, name, getattr(config, name))
+
+
+#: Smallest and largest side of a training crop or a synthetic sample (the generator's minimum is 16).
+MIN_CROP, MAX_CROP = 16, 4096
+#: Loss terms a training run may weight (see :class:`deepmatting.losses.MattingLoss`).
+LOSS_TERMS = ("alpha", "composition", "laplacian")
+#: The validation metrics that may pick ``best.pt``.
+BEST_METRICS = ("sad", "mse", "grad", "conn")
+
+#: The :class:`TrainConfig` fields a resumed run may change: they set how long the run goes and where and
+#: how fast it runs, not what it learns from or how (any other change is refused on resume).
+RESUMABLE_FIELDS = ("epochs", "max_minutes", "workers", "device", "checkpoint_every", "val_every")
+
+#: The ranges of :class:`ModelConfig`'s numeric fields.
+MODEL_BOUNDS = {
+    "width": Bound(float, 0, 4, low_open=True),  # channel multiplier: 4 is already ~16x the parameters
+    "prior_pixels": Bound(int, 1024, 100_000_000, optional=True),
+}
 
 
 def _check_type(cls_name: str, name: str, value: Any, annotation: Any) -> Any:
@@ -99,20 +164,20 @@ class ModelConfig:
     prior_pixels: int | None = None
 
     def __post_init__(self) -> None:
-        if self.prior_pixels is not None and (isinstance(self.prior_pixels, bool)
-                                              or not isinstance(self.prior_pixels, int)
-                                              or self.prior_pixels < 1024):
-            raise ConfigError(f"ModelConfig.prior_pixels: {self.prior_pixels!r} must be an integer >= 1024")
+        check_bounds(self, MODEL_BOUNDS)
         if self.input not in MODEL_INPUTS:
             raise ConfigError(f"ModelConfig.input: {self.input!r}, expected one of {', '.join(MODEL_INPUTS)}")
-        if self.width <= 0:
-            raise ConfigError(f"ModelConfig.width: {self.width} must be positive")
-        for name in ("mean", "std"):
+        for name, low, low_open in (("mean", None, False), ("std", 0, True)):
             value = getattr(self, name)
-            if value is not None:
-                if len(value) != 3:
-                    raise ConfigError(f"ModelConfig.{name}: {value!r} needs one value per RGB channel")
-                setattr(self, name, tuple(value))
+            if value is None:
+                continue
+            if not isinstance(value, (list, tuple)) or len(value) != 3:
+                raise ConfigError(f"ModelConfig.{name}: {value!r} needs one value per RGB channel")
+            bound = Bound(float, low, low_open=low_open)
+            for channel in value:
+                if not bound.allows(channel):
+                    raise ConfigError(f"ModelConfig.{name}: {value!r}: each value must be {bound.describe()}")
+            setattr(self, name, tuple(float(v) for v in value))
 
 
 @dataclass
@@ -176,13 +241,25 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         # checked when the config is built, not an epoch into the run
-        for name in ("batch_size", "val_every", "crop"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"TrainConfig.{name}: {value!r} must be an integer >= 1")
-        if self.best_metric not in ("sad", "mse", "grad", "conn"):
-            raise ConfigError(f"TrainConfig.best_metric: {self.best_metric!r}, expected one of sad, mse, "
-                              "grad, conn")
+        if not isinstance(self.model, ModelConfig):
+            raise ConfigError(f"TrainConfig.model: {self.model!r} is not a ModelConfig")
+        check_bounds(self, TRAIN_BOUNDS)
+        if self.best_metric not in BEST_METRICS:
+            raise ConfigError(f"TrainConfig.best_metric: {self.best_metric!r}, expected one of "
+                              f"{', '.join(BEST_METRICS)}")
+        widths = self.trimap_widths
+        if (not isinstance(widths, (list, tuple)) or len(widths) != 2
+                or not all(Bound(int, 0).allows(w) for w in widths) or widths[0] > widths[1]):
+            raise ConfigError(f"TrainConfig.trimap_widths: {widths!r} must be two integers 0 <= low <= high")
+        self.trimap_widths = tuple(widths)
+        weights = self.loss_weights
+        if (not isinstance(weights, dict) or not weights or set(weights) - set(LOSS_TERMS)
+                or not all(Bound(float, 0).allows(w) for w in weights.values()) or not any(weights.values())):
+            raise ConfigError(f"TrainConfig.loss_weights: {weights!r} must map some of "
+                              f"{', '.join(LOSS_TERMS)} to finite weights >= 0, one of them > 0")
+        for name in ("data", "val", "init", "prior_cache"):
+            if getattr(self, name) == "":
+                raise ConfigError(f"TrainConfig.{name}: an empty path (use None for none)")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -194,3 +271,29 @@ class TrainConfig:
         cfg = from_dict(cls, data)
         cfg.model = model
         return cfg
+
+
+#: The ranges of :class:`TrainConfig`'s numeric fields (``epochs`` None: until ``max_minutes``).
+TRAIN_BOUNDS = {
+    "epochs": Bound(int, 1, optional=True),
+    "batch_size": Bound(int, 1),
+    "lr": Bound(float, 0, low_open=True),
+    "weight_decay": Bound(float, 0),
+    "crop": Bound(int, MIN_CROP, MAX_CROP),
+    "workers": Bound(int, 0),
+    "seed": Bound(int, 0, 2**32 - 1),
+    "max_minutes": Bound(float, 0, low_open=True, optional=True),
+    "checkpoint_every": Bound(int, 0),  # 0: only after every epoch
+    "val_every": Bound(int, 1),
+    "synthetic_train": Bound(int, 1),
+    "synthetic_mix": Bound(int, 0),
+    "composition_bgs": Bound(int, 1),
+    "synthetic_val": Bound(int, 1),
+    "synthetic_size": Bound(int, MIN_CROP, MAX_CROP),
+    "max_megapixels": Bound(float, 0, low_open=True),
+    "prior_pool": Bound(int, 1),
+    "prior_variants": Bound(int, 0),
+    "encoder_lr_scale": Bound(float, 0),
+    "trimap_blobs": Bound(float, 0, 1),
+    "trimap_keep": Bound(float, 0, 1),
+}

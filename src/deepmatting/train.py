@@ -11,10 +11,12 @@ message that names the step and leaves the last good checkpoint as it was.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import os
 import random
+import re
 import time
 import warnings
 from collections.abc import Callable
@@ -29,9 +31,10 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
+from . import __version__
 from .backends import TorchBackend
 from .checkpoint import CheckpointError, atomic_save, load_checkpoint
-from .config import ModelConfig, TrainConfig, from_dict
+from .config import RESUMABLE_FIELDS, ConfigError, TrainConfig, from_dict
 from .device import autocast_dtype
 from .distributed import DistInfo, all_reduce_sum, barrier, broadcast_flag, setup, sync_buffers, teardown
 from .inference import sample_predictor
@@ -68,13 +71,13 @@ def build_datasets(cfg: TrainConfig, out: Path | None = None) -> tuple[Dataset, 
 
     prior = get_architecture(cfg.model.arch).prior
     if prior is not None and cfg.prior_variants and cfg.data is not None:
-        _, val, _ = _source_datasets(replace(cfg, data=None, synthetic_train=1))
+        val, val_note = _validation_set(cfg, None)  # the photos are all for training
         cache = Path(cfg.prior_cache or Path(out or ".") / "prior_pool")
         train = PhotoPriorPool(cfg.data, cache, prior, cfg.prior_pool, variants=cfg.prior_variants,
                                crop=cfg.crop, trimap_widths=tuple(cfg.trimap_widths),
                                trimap_blobs=cfg.trimap_blobs, seed=cfg.seed,
                                max_pixels=cfg.model.prior_pixels)
-        return train, val, f"{train!r} with their {prior} mattes (cached in {cache}); synthetic validation"
+        return train, val, f"{train!r} with their {prior} mattes (cached in {cache}); {val_note}"
     train, val, note = _source_datasets(cfg)
     if prior is not None:
         cache = Path(cfg.prior_cache or Path(out or ".") / "prior_pool")
@@ -105,10 +108,10 @@ def _source_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset, str]:
         # generated at the crop size; the transforms add flips, colour jitter and a new trimap every epoch
         augment = transforms(crop_sizes=(cfg.crop,))
         train = SyntheticMattingDataset(cfg.synthetic_train, size=cfg.crop, seed=cfg.seed, transform=augment)
-        val = SyntheticMattingDataset(cfg.synthetic_val, size=cfg.synthetic_size, seed=cfg.seed + 10_000)
-        return train, val, f"built-in synthetic data ({cfg.synthetic_train} train, {cfg.synthetic_val} val)"
+        val, val_note = _validation_set(cfg, None)
+        return train, val, f"built-in synthetic data ({cfg.synthetic_train} samples), {val_note}"
     root = Path(cfg.data)
-    max_pixels = round(cfg.max_megapixels * 1e6)
+    max_pixels = _max_pixels(cfg)
     augment = transforms()
     if (root / "fg").is_dir() and (root / "bg").is_dir():
         alpha_dir = root / "alphas" if (root / "alphas").is_dir() else root / "alpha"
@@ -137,16 +140,29 @@ def _source_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset, str]:
         )
         train = MixedDataset([train, synthetic])
         note += f" + {cfg.synthetic_mix} synthetic samples"
+    own_images = not isinstance(train, MixedDataset) and not (root / "fg").is_dir()
+    val, val_note = _validation_set(cfg, root if own_images else None)
+    return train, val, f"{note}, {val_note}"
+
+
+def _max_pixels(cfg: TrainConfig) -> int:
+    """The largest dataset image ``cfg.max_megapixels`` allows, in pixels (at least one)."""
+    return max(1, round(cfg.max_megapixels * 1e6))
+
+
+def _validation_set(cfg: TrainConfig, images: Path | None) -> tuple[Dataset, str]:
+    """The validation set and a phrase saying what it is: ``cfg.val`` whenever it is given (whatever the
+    training data), else the folder ``images`` (the training images themselves), else synthetic samples
+    of another seed than the training set's."""
+    from .data import CustomDataset, SyntheticMattingDataset
+
     if cfg.val is not None:
-        val = CustomDataset(cfg.val, max_pixels=max_pixels)
-        note += f", validation on {cfg.val}"
-    elif isinstance(train, MixedDataset) or (root / "fg").is_dir():
-        val = SyntheticMattingDataset(cfg.synthetic_val, size=cfg.synthetic_size, seed=cfg.seed + 10_000)
-        note += f", validation on {cfg.synthetic_val} synthetic samples (no --val given)"
-    else:
-        val = CustomDataset(root, max_pixels=max_pixels)
-        note += ", validation on the training images (no --val given)"
-    return train, val, note
+        return CustomDataset(cfg.val, max_pixels=_max_pixels(cfg)), f"validation on {cfg.val}"
+    if images is not None:
+        val = CustomDataset(images, max_pixels=_max_pixels(cfg))
+        return val, "validation on the training images (no --val given)"
+    val = SyntheticMattingDataset(cfg.synthetic_val, size=cfg.synthetic_size, seed=cfg.seed + 10_000)
+    return val, f"validation on {cfg.synthetic_val} synthetic samples (no --val given)"
 
 
 class _IndexSampler(Sampler[int]):
@@ -286,25 +302,123 @@ def remove_stale_temporaries(out: Path) -> list[Path]:
     return stale
 
 
-def resume_from(path: Path, model: DeepMatting, cfg: TrainConfig, optimizer, scaler, device) -> TrainState:
-    """Load ``last.pt`` into the model, optimizer and scaler; returns the saved state (RNGs restored)."""
-    ckpt = load_checkpoint(path, map_location=device)
-    saved = ckpt["config"].get("model", {}) if isinstance(ckpt["config"], dict) else {}
-    if DeepMatting(config=from_dict(ModelConfig, saved)).config != cfg.model:
+def config_changes(saved: TrainConfig, cfg: TrainConfig) -> dict[str, tuple]:
+    """The fields that differ between ``saved`` and ``cfg``: ``{name: (old, new)}``, the model's fields
+    as ``model.<name>``; paths compared as paths (``data/`` and ``data`` are the same folder)."""
+    def flat(c: TrainConfig) -> dict:
+        d = c.to_dict()
+        d.update({f"model.{k}": v for k, v in d.pop("model").items()})
+        for name in ("data", "val", "init", "prior_cache"):
+            d[name] = os.path.normpath(d[name]) if d[name] is not None else None
+        return d
+
+    old, new = flat(saved), flat(cfg)
+    return {k: (old[k], new[k]) for k in new if old[k] != new[k]}
+
+
+def _describe_changes(changes: dict[str, tuple]) -> str:
+    return ", ".join(f"{k} {old!r} -> {new!r}" for k, (old, new) in changes.items())
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in re.findall(r"\d+", version)[:3])
+
+
+def _saved_train_config(ckpt: dict, path: Path) -> TrainConfig:
+    """The TrainConfig a training checkpoint was written with, its model's defaults filled in as a run
+    fills them; a :class:`TrainingError` naming ``path`` when it cannot be read."""
+    version = ckpt.get("version")
+    if not isinstance(version, str) or not _version_tuple(version):
+        raise TrainingError(f"cannot resume from {path}: it records no deepmatting version ({version!r}); "
+                            "it was not written by `deepmatting train`")
+    if _version_tuple(version) > _version_tuple(__version__):
+        raise TrainingError(f"cannot resume from {path}: it was written by a newer deepmatting ({version}; "
+                            f"this is {__version__}): upgrade deepmatting to continue this run")
+    try:
+        saved = TrainConfig.from_dict(ckpt["config"])
+        with torch.device("meta"):  # only the config's filled-in defaults are wanted, not the weights
+            return replace(saved, model=DeepMatting(config=saved.model).config)
+    except (ConfigError, TypeError, ValueError) as e:
+        raise TrainingError(f"cannot resume from {path}: its training config is not valid ({e})") from e
+
+
+def _state_from_dict(raw) -> TrainState:
+    """The :class:`TrainState` saved as ``raw``: every field present, of its type and in range; else a
+    ``ConfigError`` saying what is wrong."""
+    fields = {f.name for f in dataclasses.fields(TrainState)}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"is a {type(raw).__name__}, not a dict")
+    missing, extra = sorted(fields - set(raw)), sorted(set(raw) - fields)
+    if missing or extra:
+        raise ConfigError("; ".join(x for x in (f"lacks {missing}" if missing else "",
+                                                f"has unknown fields {extra}" if extra else "") if x))
+    try:
+        state = from_dict(TrainState, raw)
+    except ConfigError as e:
+        raise ConfigError(f"is not valid ({e})") from e
+    if min(state.epoch, state.batch_in_epoch, state.step) < 0 or not (
+            math.isfinite(state.elapsed) and state.elapsed >= 0):
+        raise ConfigError(f"holds impossible counts ({raw})")
+    best = state.best
+    value = best.get("value") if isinstance(best, dict) else None
+    if (not isinstance(best, dict) or not {"metric", "value", "epoch"} <= set(best)
+            or not (value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)))):
+        raise ConfigError(f"has no record of the best validation ({best!r})")
+    return state
+
+
+def resume_from(path: Path, model: DeepMatting, cfg: TrainConfig, optimizer, scaler,
+                device) -> tuple[TrainState, dict[str, tuple]]:
+    """Load ``last.pt`` into the model, optimizer and scaler and restore the RNG states.
+
+    The run must go on as it started: ``cfg`` may differ from the checkpoint's config only in
+    :data:`deepmatting.config.RESUMABLE_FIELDS` (how long, where, how often it checkpoints or validates).
+    Returns the saved state and those changes (``{field: (old, new)}``).
+
+    Raises
+    ------
+    TrainingError
+        Naming ``path`` and the problem: another config (the fields that differ, old -> new), a file
+        written by a newer deepmatting, or a checkpoint whose training part (``optimizer``, ``state``,
+        ``rng``) is missing or damaged.
+    """
+    try:
+        ckpt = load_checkpoint(path, map_location=device)
+    except CheckpointError as e:
+        raise TrainingError(f"cannot resume: {e}") from e
+    saved = _saved_train_config(ckpt, path)
+    changes = config_changes(saved, cfg)
+    refused = {k: v for k, v in changes.items() if k not in RESUMABLE_FIELDS}
+    if refused:
         raise TrainingError(
-            f"cannot resume from {path}: it holds a {saved} model, this run asks for {cfg.model}; "
-            "use the same --arch, or a new --out folder"
-        )
-    if "optimizer" not in ckpt:
-        raise TrainingError(f"cannot resume from {path}: it is not a training checkpoint (no optimizer)")
-    model.load_state_dict(ckpt["model"])
-    optimizer.load_state_dict(ckpt["optimizer"])
-    scaler.load_state_dict(ckpt.get("scaler", {}))
-    state = TrainState(**ckpt["state"])
+            f"cannot resume from {path}: this run asks for other options than the run it continues "
+            f"({_describe_changes(refused)}); repeat the run's own options (only "
+            f"{', '.join(RESUMABLE_FIELDS)} may change), or start a new run in another --out")
+    missing = [k for k in ("optimizer", "state", "rng") if k not in ckpt]
+    if missing:
+        raise TrainingError(f"cannot resume from {path}: it is not a training checkpoint (no "
+                            f"{' or '.join(map(repr, missing))}); "
+                            "--resume needs the last.pt a run writes")
+    try:
+        state = _state_from_dict(ckpt["state"])
+    except ConfigError as e:
+        raise TrainingError(f"cannot resume from {path}: its 'state' {e}; the file is damaged or was not "
+                            "written by this version of deepmatting") from e
+    try:
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scaler.load_state_dict(ckpt.get("scaler") or {})
+    except (RuntimeError, ValueError, KeyError, TypeError, IndexError, AttributeError) as e:
+        raise TrainingError(f"cannot resume from {path}: its weights or optimizer state do not fit the model "
+                            f"({type(e).__name__}: {e})") from e
+    try:
+        _set_rng_state(ckpt["rng"])
+    except (RuntimeError, ValueError, KeyError, TypeError, IndexError, AttributeError) as e:
+        raise TrainingError(f"cannot resume from {path}: its random-number generator states are damaged "
+                            f"({type(e).__name__}: {e})") from e
     if state.best.get("value") is None:
         state.best["value"] = math.inf
-    _set_rng_state(ckpt["rng"])
-    return state
+    return state, changes
 
 
 # ---- one epoch, one validation -------------------------------------------------------------------------
@@ -421,7 +535,8 @@ def train_one_epoch(step: Step, loader: DataLoader, cfg: TrainConfig, state: Tra
     return losses, False
 
 
-def evaluate(model: DeepMatting, val_set: Dataset, info: DistInfo, step: int | None = None) -> dict:
+def evaluate(model: DeepMatting, val_set: Dataset, info: DistInfo, step: int | None = None,
+             out: Path | None = None) -> dict:
     """Full-resolution validation through the inference path; each process scores a share of the images.
 
     Returns the means of the four metrics over every process's images (undefined values skipped) and
@@ -430,16 +545,19 @@ def evaluate(model: DeepMatting, val_set: Dataset, info: DistInfo, step: int | N
     Raises
     ------
     TrainingError
-        When the model's predictions are not finite (a diverged model).
+        When the model's predictions are not finite (a diverged model); with ``out``, the message says
+        which checkpoints of the run are left.
     """
     sync_buffers(model, info)  # the backend runs an eval-mode copy of the model
     indices = list(range(info.rank, len(val_set), info.world_size))
     try:
         result = score_dataset(sample_predictor(TorchBackend(model, device=info.device)), val_set, indices,
                                progress=False)
-    except CheckpointError as e:  # predict refuses non-finite output
+    except CheckpointError as e:  # the inference path refuses non-finite output
         when = f" at step {step}" if step is not None else ""
-        raise TrainingError(f"training diverged{when}: on the validation set, {e}") from e
+        left = f" {_what_exists(out)}" if out is not None else ""
+        raise TrainingError(f"training diverged{when}: the model's predictions on the validation set are not "
+                            f"finite (NaN or infinity); stopping.{left} Try a lower --lr.") from e
     merged = MetricAccumulator.from_state(all_reduce_sum(result["accumulator"].state(), info))
     means = merged.compute() if merged.count else {k: math.nan for k in METRIC_NAMES}
     means["sample"] = result["sample"]
@@ -482,6 +600,19 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, pr
         teardown()
 
 
+def _check_work_left(cfg: TrainConfig, state: TrainState, path: Path) -> None:
+    """Refuse a resume that would train nothing: all of ``cfg.epochs`` already done, or the time budget
+    ``cfg.max_minutes`` already spent (a resumed run would otherwise stop after one step)."""
+    done = f"the run in {path.parent} has trained {state.epoch} epochs ({state.step} steps"
+    done += f", {state.elapsed / 60:.3g} min)"
+    if cfg.epochs is not None and state.epoch >= cfg.epochs:
+        raise TrainingError(f"nothing to resume: {done}, all of its --epochs {cfg.epochs}; raise --epochs "
+                            "to train on")
+    if cfg.max_minutes is not None and state.elapsed >= cfg.max_minutes * 60:
+        raise TrainingError(f"nothing to resume: {done}, its whole time budget of --max-minutes "
+                            f"{cfg.max_minutes:g}; raise --max-minutes to train on")
+
+
 def initial_model(init: str) -> DeepMatting:
     """The model a fine-tuning run starts from: a shipped quality's (``"fast"``, ``"best"``, ...) or a
     checkpoint's, on the CPU; a :class:`TrainingError` when it cannot be loaded."""
@@ -512,8 +643,10 @@ def _run(cfg: TrainConfig, out: Path, resume: bool, progress: bool, info: DistIn
     if info.is_main and resume and remove_stale_temporaries(out):
         print(f"removed temporary files of an interrupted checkpoint write in {out}")
     state = TrainState(best={"metric": cfg.best_metric, "value": math.inf, "epoch": None})
+    changes = {}
     if resume and last_path.exists():
-        state = resume_from(last_path, model, cfg, optimizer, scaler, info.device)
+        state, changes = resume_from(last_path, model, cfg, optimizer, scaler, info.device)
+        _check_work_left(cfg, state, last_path)
     else:
         if resume and info.is_main:
             print(f"--resume: no {last_path} yet, starting a new run")
@@ -529,10 +662,14 @@ def _run(cfg: TrainConfig, out: Path, resume: bool, progress: bool, info: DistIn
                 raise TrainingError(str(e)) from e
     model.weights_source = "training"
     train_set, val_set, note = build_datasets(cfg, out)
+    first_epoch = epoch_indices(train_set, cfg, info, 0)
+    if not first_epoch:  # nothing to learn from: refused before the run writes anything
+        raise TrainingError(f"no training samples to train on ({note}: {len(train_set)} samples for "
+                            f"{info.world_size} process(es))")
+    steps_per_epoch = max(1, len(first_epoch) // cfg.batch_size)
     log = RunLog(out, cfg.to_dict()) if info.is_main else None
     if log is not None and resume:
         log.truncate_after(state.epoch)
-    steps_per_epoch = max(1, len(epoch_indices(train_set, cfg, info, 0)) // cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs if cfg.epochs else None
     if info.is_main:
         where = f"{info.device}" + (f" x {info.world_size} processes" if info.distributed else "")
@@ -543,6 +680,7 @@ def _run(cfg: TrainConfig, out: Path, resume: bool, progress: bool, info: DistIn
             + f", device {where}, amp {cfg.amp}"
             + (f", budget {cfg.max_minutes} min" if cfg.max_minutes else "")
             + (f"\n  resuming at epoch {state.epoch + 1}, step {state.step}" if state.step else "")
+            + (f" (changed: {_describe_changes(changes)})" if changes else "")
         )
         if total_steps is not None and total_steps < TOO_FEW_STEPS:
             warnings.warn(f"this run plans only {total_steps} optimizer steps: far too few to learn a "
@@ -586,7 +724,7 @@ def _run(cfg: TrainConfig, out: Path, resume: bool, progress: bool, info: DistIn
         }
         sample = None
         if must_validate:
-            metrics = evaluate(model, val_set, info, state.step)
+            metrics = evaluate(model, val_set, info, state.step, out)
             sample = metrics.pop("sample")
             record.update({f"val_{k}": v for k, v in metrics.items()})
             value = metrics[cfg.best_metric]
