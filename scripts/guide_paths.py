@@ -11,10 +11,11 @@ from its ground truth, each the same for every method:
   subject's definite foreground and an L along the image's top and left edges in the definite background,
   each 7 px wide, turned into a trimap as the page does (``serve.app.scribbles_to_trimap``).
 
-Methods: ``fast`` and ``best`` (the shipped weights, trained on the second fold: scored on the first fold's
-7 photos), ``fusion`` (the fold models of ``RUN`` (``scripts/pretrained.py --recipe fusion``), each scored
-on the photos it did not see: all 14), and the package's closed-form and KNN solvers. Whole-image SAD
-and MSE (x1000) against the ground truth, because the guides' unknown regions differ.
+Photos: the first fold's 7 (GT01, GT05, ..., GT25), which none of the networks saw. Methods: ``fast`` and
+``best`` (the shipped weights, trained on the second fold), ``fusion`` (the ``fold_a`` model of a
+``scripts/pretrained.py --recipe fusion`` run, trained on the second fold: the shipped fusion saw all 14
+photos), and the package's closed-form and KNN solvers. Whole-image SAD and MSE (x1000) against the ground
+truth, because the guides' unknown regions differ.
 
     .venv/bin/python scripts/guide_paths.py --fusion-run runs/fusion
 """
@@ -78,52 +79,51 @@ def guides(name: str, alpha: np.ndarray) -> dict[str, np.ndarray]:
             "scribbles": scribbles_to_trimap(scribble_strokes(alpha))}
 
 
+def methods_for(image: np.ndarray, backends: dict) -> dict:
+    """``{method: trimap -> alpha}`` for one ``HxWx3`` image: each backend through ``predict``, and the
+    package's closed-form and KNN solvers."""
+    runs = {name: (lambda t, b=b: predict(image, t, backend=b)) for name, b in backends.items()}
+    runs["closed-form"] = lambda t: closed_form_alpha(image, t)
+    runs["knn"] = lambda t: knn_alpha(image, t)
+    return runs
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--fusion-run", type=Path, required=True, help="a fusion recipe run with fold_a/, fold_b/")
+    p.add_argument("--fusion-run", type=Path, required=True, help="a fusion recipe run with fold_a/")
     p.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "guide_paths.json")
     args = p.parse_args()
     names = sorted(f.stem for f in (PHOTOS / "images").glob("*.png"))
-    fold_names = folds(names)
-    unseen_by_shipped = fold_names[0]  # fast and best were trained on the second fold
-    fusion = {fold: load_backend(args.fusion_run / fold / "best.pt", device="cpu") for fold in FOLD_MODELS}
-    shipped = {q: load_backend(quality=q, device="cpu") for q in ("fast", "best")}
+    photos = folds(names)[0]  # the fold that fast, best and the fusion run's fold_a model never saw
+    backends = {q: load_backend(quality=q, device="cpu") for q in ("fast", "best")}
+    backends["fusion"] = load_backend(args.fusion_run / FOLD_MODELS[0] / "best.pt", device="cpu")
     rows = []
-    for name in names:
+    for name in photos:
         image = read_image(PHOTOS / "images" / f"{name}.png")
         gt = read_alpha(PHOTOS / "alphas" / f"{name}.png")
-        fold = FOLD_MODELS[0] if name in fold_names[0] else FOLD_MODELS[1]
-        methods = {"fusion": lambda t, f=fold: predict(image, t, backend=fusion[f]),
-                   "closed-form": lambda t: closed_form_alpha(image, t),
-                   "knn": lambda t: knn_alpha(image, t)}
-        if name in unseen_by_shipped:
-            methods.update({q: lambda t, b=b: predict(image, t, backend=b) for q, b in shipped.items()})
         for guide, trimap in guides(name, gt).items():
-            for method, run in methods.items():
+            for method, run in methods_for(image, backends).items():
                 start = time.perf_counter()
                 alpha = run(trimap)
                 seconds = time.perf_counter() - start
                 rows.append({"photo": name, "guide": guide, "method": method, "seconds": seconds,
                              "unknown_fraction": float(np.mean(trimap == 128)),
-                             "sad": sad_score(alpha, gt), "mse": 1000 * mse_score(alpha, gt)})
-                print(f"{name} {guide:9s} {method:11s} SAD {rows[-1]['sad']:7.2f}  {seconds:5.2f} s", flush=True)
-    summary = {}
-    for photos_label, photos in (("first fold (7, unseen by all)", unseen_by_shipped), ("all 14", names)):
-        for guide in GUIDES:
-            for method in ("fast", "best", "fusion", "closed-form", "knn"):
-                sel = [r for r in rows if r["guide"] == guide and r["method"] == method and r["photo"] in photos]
-                if len(sel) == len(photos):
-                    summary.setdefault(photos_label, {}).setdefault(guide, {})[method] = {
-                        "sad": float(np.mean([r["sad"] for r in sel])),
-                        "mse_x1000": float(np.mean([r["mse"] for r in sel])),
-                        "seconds": float(np.mean([r["seconds"] for r in sel]))}
-    for label, by_guide in summary.items():
-        print(f"\nmean whole-image SAD / MSE x1000 / s, {label}")
-        for guide, by_method in by_guide.items():
-            print(f"  {guide:9s} " + "  ".join(f"{m} {v['sad']:.2f}/{v['mse_x1000']:.1f}/{v['seconds']:.2f}s"
-                                              for m, v in by_method.items()))
-    args.json.write_text(json.dumps({"fusion_run": str(args.fusion_run), "stroke_half_width": STROKE,
-                                     "summary": summary, "rows": rows}, indent=1))
+                             "sad": sad_score(alpha, gt), "mse_x1000": 1000 * mse_score(alpha, gt)})
+                print(f"{name} {guide:9s} {method:11s} SAD {rows[-1]['sad']:7.2f}  {seconds:6.2f} s",
+                      flush=True)
+    summary: dict = {}
+    for r in rows:
+        summary.setdefault(r["guide"], {}).setdefault(r["method"], []).append(r)
+    keys = ("sad", "mse_x1000", "seconds")
+    summary = {guide: {method: {k: float(np.mean([r[k] for r in sel])) for k in keys}
+                       for method, sel in by_method.items()} for guide, by_method in summary.items()}
+    print(f"\nmean whole-image SAD / MSE x1000 / seconds over {', '.join(photos)}")
+    for guide, by_method in summary.items():
+        print(f"  {guide:9s} " + "  ".join(f"{m} {v['sad']:.2f}/{v['mse_x1000']:.1f}/{v['seconds']:.2f}s"
+                                          for m, v in by_method.items()))
+    report = {"fusion_run": str(args.fusion_run), "photos": photos, "stroke_half_width": STROKE,
+              "summary": summary, "rows": rows}
+    args.json.write_text(json.dumps(report, indent=1))
     print(f"wrote {args.json}")
     return 0
 

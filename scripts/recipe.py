@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 from deepmatting.backends import load_backend
@@ -34,7 +35,7 @@ from deepmatting.foreground import estimate_foreground
 from deepmatting.inference import sample_predictor
 from deepmatting.models import DeepMatting, get_architecture
 from deepmatting.scoring import merge_results
-from deepmatting.train import train
+from deepmatting.train import train, work_done
 
 
 @dataclass
@@ -183,6 +184,18 @@ def held_out(checkpoint: Path, fold_names: tuple[list[str], list[str]]) -> list[
     return fold_names[FOLD_MODELS.index(fold)]
 
 
+def finished_steps(run: Path, cfg: TrainConfig) -> int | None:
+    """The steps of the run in ``run`` when it has done all of ``cfg``'s work, else None (none yet, or more
+    to train: ``train(..., resume=True)`` continues it)."""
+    last = run / "last.pt"
+    if not last.is_file():
+        return None
+    ckpt = torch.load(last, map_location="cpu", weights_only=True)
+    state = ckpt.get("state") if isinstance(ckpt.get("state"), dict) else {}
+    done = work_done(cfg, int(ckpt.get("epoch", 0)), float(state.get("elapsed", 0.0)))
+    return int(ckpt["step"]) if done is not None else None
+
+
 def recipe_summary(rec: Recipe) -> dict:
     """The recipe's settings as a report stores them (the model config as a dict)."""
     return {k: (v.__dict__ if isinstance(v, ModelConfig) else v) for k, v in rec.__dict__.items()}
@@ -309,9 +322,11 @@ def run_recipe(
             )
         t0 = time.monotonic()
         cfg = rec.train_config(data, len(train_names), prior_cache=out / "prior_cache")
-        summary = train(cfg, out / tag, resume=True, progress=progress)
+        steps = finished_steps(out / tag, cfg)  # a rerun after an interruption skips the finished folds
+        if steps is None:
+            steps = train(cfg, out / tag, resume=True, progress=progress)["steps"]
         report["train_seconds"][tag] = round(time.monotonic() - t0, 1)
-        report.setdefault("train_steps", {})[tag] = summary["steps"]
+        report.setdefault("train_steps", {})[tag] = steps
         # the last model, not the best on the synthetic validation set (which says little about photos)
         return out / tag / "last.pt"
 

@@ -600,17 +600,22 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool = False, pr
         teardown()
 
 
+def work_done(cfg: TrainConfig, epochs_done: int, seconds_done: float) -> str | None:
+    """Why a run that has trained ``epochs_done`` epochs in ``seconds_done`` has nothing left to do under
+    ``cfg`` (all of ``cfg.epochs``, or the whole ``cfg.max_minutes``), or None while it has."""
+    if cfg.epochs is not None and epochs_done >= cfg.epochs:
+        return f"all of its --epochs {cfg.epochs}; raise --epochs to train on"
+    if cfg.max_minutes is not None and seconds_done >= cfg.max_minutes * 60:
+        return f"its whole time budget of --max-minutes {cfg.max_minutes:g}; raise --max-minutes to train on"
+    return None
+
+
 def _check_work_left(cfg: TrainConfig, state: TrainState, path: Path) -> None:
-    """Refuse a resume that would train nothing: all of ``cfg.epochs`` already done, or the time budget
-    ``cfg.max_minutes`` already spent (a resumed run would otherwise stop after one step)."""
-    done = f"the run in {path.parent} has trained {state.epoch} epochs ({state.step} steps"
-    done += f", {state.elapsed / 60:.3g} min)"
-    if cfg.epochs is not None and state.epoch >= cfg.epochs:
-        raise TrainingError(f"nothing to resume: {done}, all of its --epochs {cfg.epochs}; raise --epochs "
-                            "to train on")
-    if cfg.max_minutes is not None and state.elapsed >= cfg.max_minutes * 60:
-        raise TrainingError(f"nothing to resume: {done}, its whole time budget of --max-minutes "
-                            f"{cfg.max_minutes:g}; raise --max-minutes to train on")
+    """Refuse a resume that would train nothing (a resumed run would otherwise stop after one step)."""
+    reason = work_done(cfg, state.epoch, state.elapsed)
+    if reason is not None:
+        raise TrainingError(f"nothing to resume: the run in {path.parent} has trained {state.epoch} epochs "
+                            f"({state.step} steps, {state.elapsed / 60:.3g} min), {reason}")
 
 
 def initial_model(init: str) -> DeepMatting:

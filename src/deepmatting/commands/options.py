@@ -23,8 +23,9 @@ def bounded_number(kind: type, *, low: float | None = None, high: float | None =
             raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
         too_low = low is not None and (value <= low if low_open else value < low)
         if not math.isfinite(value) or too_low or (high is not None and value > high):
-            lo = "" if low is None else (f"> {low:g}" if low_open else f">= {low:g}")
-            hi = "" if high is None else f"<= {high:g}"
+            show = (lambda v: str(int(v))) if kind is int else (lambda v: f"{v:g}")
+            lo = "" if low is None else (f"> {show(low)}" if low_open else f">= {show(low)}")
+            hi = "" if high is None else f"<= {show(high)}"
             what = "an integer" if kind is int else "a finite number"
             bounds = " and ".join(x for x in (lo, hi) if x)
             raise argparse.ArgumentTypeError(f"{text!r}: must be {what} {bounds}")
