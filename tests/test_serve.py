@@ -484,18 +484,27 @@ def test_trickled_headers_are_cut_at_the_deadline(quick_url):
 
 
 def test_connections_beyond_the_cap_are_answered_busy(quick_url):
-    slow = [_connect(quick_url) for _ in range(2)]
+    waiting = [_connect(quick_url) for _ in range(2)]
+    receiving = [_connect(quick_url) for _ in range(2)]
     try:
-        for s in slow:
-            s.sendall(b"GET /api/info HTTP/1.1\r\n")  # and nothing more
-        time.sleep(0.3)
-        start = time.monotonic()
-        status, headers, body = _raw(quick_url, _head(quick_url, "GET", "/api/info"))
-        assert status == 503 and "busy" in json.loads(body)["error"] and time.monotonic() - start < 0.8
-        for s in slow:  # the deadline frees the places
+        for s in waiting:
+            s.sendall(b"GET /api/info HTTP/1.1\r\n")  # and nothing more: this waits, and holds no place
+        time.sleep(0.1)
+        assert _raw(quick_url, _head(quick_url, "GET", "/api/info"))[0] == 200
+        for s in receiving:  # a whole head, then a body that does not come: each holds one of the 2 places
+            s.sendall(_head(quick_url, "POST", "/api/predict", {"Content-Type": JSON, "Content-Length": 1000})
+                      + b'{"image":"')
+        end = time.monotonic() + 0.8  # both places are taken as soon as the two heads have been read
+        while time.monotonic() < end:
+            start = time.monotonic()
+            status, headers, body = _raw(quick_url, _head(quick_url, "GET", "/api/info"))
+            if status == 503:
+                break
+        assert status == 503 and "busy" in json.loads(body)["error"] and time.monotonic() - start < 0.3
+        for s in waiting + receiving:  # the deadline frees the places
             assert _answer(s)[0] == 408
     finally:
-        for s in slow:
+        for s in waiting + receiving:
             s.close()
     time.sleep(0.2)
     assert _raw(quick_url, _head(quick_url, "GET", "/api/info"))[0] == 200

@@ -121,7 +121,8 @@ def _prior_tile(prior: np.ndarray) -> np.ndarray:
 
 def run_tiled(backend: Backend, image: np.ndarray, guide: np.ndarray, unknown: np.ndarray | None = None, *,
               prior: np.ndarray | None = None, tile_size: int = DEFAULT_TILE_SIZE,
-              tile_overlap: int = DEFAULT_TILE_OVERLAP) -> np.ndarray:
+              tile_overlap: int = DEFAULT_TILE_OVERLAP,
+              check: Callable[[], None] | None = None) -> np.ndarray:
     """Run ``backend`` over an image in overlapping tiles and blend them.
 
     Parameters
@@ -137,6 +138,8 @@ def run_tiled(backend: Backend, image: np.ndarray, guide: np.ndarray, unknown: n
     tile_size, tile_overlap : int
         The largest tile side (rounded down to ``backend.pad_multiple``; smaller tiles are used when they
         run fewer pixels, see :func:`tile_side`) and the minimum overlap between neighbours.
+    check : callable, optional
+        Called before each tile runs; it may raise to stop the work (see :func:`predict`).
 
     Returns
     -------
@@ -155,6 +158,8 @@ def run_tiled(backend: Backend, image: np.ndarray, guide: np.ndarray, unknown: n
     for rows, cols, wt in _tiles(h, w, tile, overlap, m):
         if unknown is not None and not unknown[rows, cols].any():
             continue
+        if check is not None:
+            check()
         x = np.ascontiguousarray(image[rows, cols].transpose(2, 0, 1)[None])  # (1, 3, h, w)
         t = None if guide is None else np.ascontiguousarray(guide[rows, cols][None, None])  # (1, 1, h, w)
         extra = () if prior is None else (_prior_tile(prior[rows, cols]),)
@@ -178,7 +183,7 @@ def predict(image: np.ndarray | Image.Image, trimap: np.ndarray | Image.Image | 
             model: DeepMatting | str | os.PathLike | None = None, *, device: str = "auto",
             tile_size: int = DEFAULT_TILE_SIZE, tile_overlap: int = DEFAULT_TILE_OVERLAP,
             mask_band: float | None = None, backend: Backend | None = None,
-            quality: str | None = None) -> np.ndarray:
+            quality: str | None = None, check: Callable[[], None] | None = None) -> np.ndarray:
     """Predict the alpha matte of an image from a trimap or a coarse mask, at any resolution.
 
     Parameters
@@ -216,6 +221,9 @@ def predict(image: np.ndarray | Image.Image, trimap: np.ndarray | Image.Image | 
         Which shipped model when ``model`` is None (``checkpoint.QUALITY_SUMMARIES``): ``"fusion"`` (the
         default: closed-form and KNN matting fused by a network), ``"best"`` (a network refining
         closed-form matting) or ``"fast"`` (a network alone: quickest, roughest).
+    check : callable, optional
+        Called between the steps (after the classical matte, before each tile); whatever it raises stops
+        the prediction. The web server's time limit and its check for a client that has gone use it.
 
     Returns
     -------
@@ -262,7 +270,7 @@ def predict(image: np.ndarray | Image.Image, trimap: np.ndarray | Image.Image | 
         if soft is None:
             raise ValueError("this model reads a coarse mask beside the image (config.input='mask'): "
                              "pass mask=, not a trimap")
-        alpha = run_tiled(backend, img, soft, tile_size=tile_size, tile_overlap=tile_overlap)
+        alpha = run_tiled(backend, img, soft, tile_size=tile_size, tile_overlap=tile_overlap, check=check)
         return np.clip(alpha, 0, 1, out=alpha)
     if soft is not None:
         tri = mask_to_trimap(soft, mask_band)
@@ -273,8 +281,10 @@ def predict(image: np.ndarray | Image.Image, trimap: np.ndarray | Image.Image | 
     refines = getattr(backend, "prior", None) and unknown.any()
     solve_at = getattr(backend, "prior_pixels", None)
     prior = classical_matte(backend.prior, img, tri, solve_at) if refines else None
+    if check is not None:
+        check()
     alpha = run_tiled(backend, img, trimap_to_float(tri), unknown, prior=prior, tile_size=tile_size,
-                      tile_overlap=tile_overlap)
+                      tile_overlap=tile_overlap, check=check)
     np.clip(alpha, 0, 1, out=alpha)
     alpha[tri == TRIMAP_BG] = 0.0
     alpha[tri == TRIMAP_FG] = 1.0

@@ -37,6 +37,11 @@ from .pixels import (
 #: File extensions (lower case) that the readers and the datasets treat as images.
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
 
+#: The Pillow formats of those extensions: a reader given ``formats=IMAGE_FORMATS`` tries no other decoder
+#: (the web server's uploads, whose bytes may be anything: Pillow knows some 40 formats, EPS through
+#: Ghostscript among them).
+IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF")
+
 _TRANSPOSING_ORIENTATIONS = (5, 6, 7, 8)  # EXIF orientations that swap width and height
 
 
@@ -46,10 +51,11 @@ def is_image_file(path: str | os.PathLike) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
 
 
-def image_size(path: str | os.PathLike) -> tuple[int, int]:
+def image_size(path: str | os.PathLike, formats: tuple[str, ...] | None = None) -> tuple[int, int]:
     """``(height, width)`` of an image file after its EXIF orientation, reading only the header.
 
-    Cheap (no pixel decoding), so datasets can check sizes of every file on construction.
+    Cheap (no pixel decoding), so datasets can check sizes of every file on construction. ``formats``
+    (Pillow format names, e.g. :data:`IMAGE_FORMATS`) limits the decoders tried; None tries all.
 
     Raises
     ------
@@ -57,7 +63,7 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
         When the file is missing or not an image Pillow can identify.
     """
     try:
-        with Image.open(path) as im:
+        with Image.open(path, formats=formats) as im:
             w, h = im.size
             if exif_orientation(im, header_only=True) in _TRANSPOSING_ORIENTATIONS:
                 w, h = h, w
@@ -84,9 +90,9 @@ def _png_data_too_short(source) -> bool:
     """
     own = not hasattr(source, "read")
     f = open(source, "rb") if own else source
-    start = 0 if own else f.tell()
+    position = 0 if own else f.tell()  # a file object Pillow has opened is past the signature
     try:
-        f.seek(start)
+        f.seek(0)  # the start of the file, where Image.open reads an image from (it seeks there too)
         if f.read(8) != b"\x89PNG\r\n\x1a\n":
             return False
         raw = idat = 0
@@ -112,16 +118,20 @@ def _png_data_too_short(source) -> bool:
         if own:
             f.close()
         else:
-            f.seek(start)
+            f.seek(position)
 
 
-def _open(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image:
+def _open(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+          formats: tuple[str, ...] | None = None) -> Image.Image:
     """Open, fully decode and EXIF-rotate an image; any decoding failure becomes a DatasetError.
 
     Images over ``max_pixels`` (None: no limit beyond Pillow's) are refused from the header, before decoding.
+    ``formats`` limits the decoders tried (see :func:`image_size`). The orientation is the one the header
+    gives, as :func:`image_size` reads it: a PNG's eXIf chunk stored after the pixels is ignored (the PNG
+    specification places eXIf before IDAT), so the size a header check reports is the size read.
     """
     try:
-        with Image.open(path) as im:
+        with Image.open(path, formats=formats) as im:
             w, h = im.size
             if max_pixels is not None and w * h > max_pixels:
                 raise DatasetError(f"{path}: {w}x{h} is {w * h / 1e6:.0f} MP, more than the limit of "
@@ -130,8 +140,9 @@ def _open(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) 
             if im.format == "PNG" and _png_data_too_short(path):
                 raise DatasetError(f"{path}: truncated: the file holds far too little pixel data for the "
                                    f"{w}x{h} image its header claims; re-export it or remove it")
+            turned = exif_orientation(im, header_only=True) != 1  # before load() reads late chunks
             im.load()  # force the full decode now: a truncated file must fail here, by name
-            return upright(im)
+            return upright(im) if turned else im
     except DatasetError:
         raise
     except DECODE_ERRORS as e:
@@ -139,7 +150,8 @@ def _open(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) 
                            "missing, truncated or not an image, re-export it or remove it") from e
 
 
-def read_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def read_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS, *,
+               formats: tuple[str, ...] | None = None) -> np.ndarray:
     """Read a photo as ``HxWx3 float32`` in [0,1].
 
     EXIF orientation is applied; grayscale is repeated to three channels; an alpha channel (RGBA, LA) is
@@ -152,6 +164,8 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
     path : str or os.PathLike
     max_pixels : int or None, default :data:`DEFAULT_MAX_PIXELS` (50 MP)
         Larger images are refused from the header, before decoding; None lifts the limit.
+    formats : tuple of str, optional
+        The Pillow formats the file may be decoded as (e.g. :data:`IMAGE_FORMATS`); None tries all.
 
     Returns
     -------
@@ -168,21 +182,22 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
     >>> image.shape, image.dtype  # doctest: +SKIP
     ((1080, 1920, 3), dtype('float32'))
     """
-    return image_pixels(_open(path, max_pixels), path)
+    return image_pixels(_open(path, max_pixels, formats), path)
 
 
-def _read_plane(path: str | os.PathLike, what: str,
-                max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def _read_plane(path: str | os.PathLike, what: str, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+                formats: tuple[str, ...] | None = None) -> np.ndarray:
     """The single channel of a matte or trimap file, as stored (uint8, uint16, int32, float32 or bool).
 
     Gray modes are returned as they are. A palette file is expanded first. RGBA/LA files use their alpha
     channel unless it is fully opaque, in which case the colour channels carry the matte. Colour channels
     must be gray (equal within :data:`GRAY_TOLERANCE` levels), else the file is not a matte.
     """
-    return plane_pixels(_open(path, max_pixels), path, what)
+    return plane_pixels(_open(path, max_pixels, formats), path, what)
 
 
-def read_alpha(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def read_alpha(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS, *,
+               formats: tuple[str, ...] | None = None) -> np.ndarray:
     """Read an alpha matte as ``HxW float32`` in [0,1] (0 = background, 1 = foreground).
 
     Accepted: single-channel 8-bit, 16-bit (precision kept, values / 65535) and float files; RGB files
@@ -195,6 +210,8 @@ def read_alpha(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
     path : str or os.PathLike
     max_pixels : int or None, default :data:`DEFAULT_MAX_PIXELS` (50 MP)
         Larger images are refused from the header, before decoding; None lifts the limit.
+    formats : tuple of str, optional
+        The Pillow formats the file may be decoded as (e.g. :data:`IMAGE_FORMATS`); None tries all.
 
     Returns
     -------
@@ -211,10 +228,11 @@ def read_alpha(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
     >>> alpha.dtype, float(alpha.min()) >= 0.0, float(alpha.max()) <= 1.0  # doctest: +SKIP
     (dtype('float32'), True, True)
     """
-    return to_unit_float(_read_plane(path, "matte", max_pixels), path)
+    return to_unit_float(_read_plane(path, "matte", max_pixels, formats), path)
 
 
-def read_trimap(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def read_trimap(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS, *,
+                formats: tuple[str, ...] | None = None) -> np.ndarray:
     """Read a trimap as ``HxW uint8`` with values 0 (background), 128 (unknown), 255 (foreground).
 
     The file is read like a matte (:func:`read_alpha` rules for channels; 16-bit and float files are
@@ -227,6 +245,8 @@ def read_trimap(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PI
     path : str or os.PathLike
     max_pixels : int or None, default :data:`DEFAULT_MAX_PIXELS` (50 MP)
         Larger images are refused from the header, before decoding; None lifts the limit.
+    formats : tuple of str, optional
+        The Pillow formats the file may be decoded as (e.g. :data:`IMAGE_FORMATS`); None tries all.
 
     Returns
     -------
@@ -244,7 +264,7 @@ def read_trimap(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PI
     >>> sorted(set(trimap.ravel().tolist())) <= [0, 128, 255]  # doctest: +SKIP
     True
     """
-    return snap_trimap(_read_plane(path, "trimap", max_pixels), path)
+    return snap_trimap(_read_plane(path, "trimap", max_pixels, formats), path)
 
 
 #: zlib level of the PNGs the package writes (alphas, cutouts, the server's images): 1 saves a 12 MP RGBA

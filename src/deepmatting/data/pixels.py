@@ -166,8 +166,9 @@ def exif_orientation(im: Image.Image, header_only: bool = False) -> int:
     """The EXIF orientation tag of an opened image (1 when absent).
 
     ``Image.getexif`` on a PNG decodes the whole image to look for an eXIf chunk stored after the pixels;
-    with ``header_only`` only the chunks read with the header are consulted (the readers, which decode
-    anyway, see late chunks too).
+    with ``header_only`` only the chunks read with the header are consulted. The file readers use the
+    header's orientation too (a late eXIf is out of place by the PNG specification, and browsers ignore
+    it), so a size read from the header is the size decoded.
     """
     try:
         if header_only and im.format == "PNG":

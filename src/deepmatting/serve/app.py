@@ -64,7 +64,7 @@ from PIL import Image
 from .. import checkpoint
 from ..backends import Backend, describe_backend, load_backend
 from ..data import DatasetError, SyntheticMattingDataset, image_size, read_alpha, read_image, read_trimap
-from ..data.io import PNG_COMPRESS_LEVEL
+from ..data.io import IMAGE_FORMATS, PNG_COMPRESS_LEVEL
 from ..foreground import cutout, estimate_foreground
 from ..inference import mask_to_trimap, predict
 from ..tensors import TRIMAP_BG, TRIMAP_FG, TRIMAP_UNKNOWN
@@ -76,6 +76,20 @@ MAX_PIXELS = 4_000_000
 
 #: Predictions that may wait while one runs; the next request is answered 503 "busy" at once.
 QUEUE = 2
+
+#: Seconds one prediction may hold the model (from reading the uploads to the figure): it is checked
+#: between the steps, and a prediction over it is stopped at the next check and answered 503, so the next
+#: request runs. A step that has begun ends first, so the real bound is this plus the longest step.
+#: Measured for 4 MP requests on two shared CPU cores: a tile of the network at most 1.7 s, the foreground
+#: estimate up to 5.6 s, the figure up to 4.4 s (20:1 images); but the classical solve of the best and
+#: fusion qualities (closed-form + KNN at 1 MP) is one step of 83-126 s for an image of random colours.
+PREDICTION_TIMEOUT = 60.0
+
+#: Uploads with a side shorter than this, or sides further apart than MAX_ASPECT : 1, are refused: no
+#: photo is that shape, and such shapes cost far more than their pixels (a 4 MP image 2 px high held the
+#: server for over 10 minutes; the figure of a 16x1600 image takes 20 s, of a 2000x100 one 4.4 s).
+MIN_SIDE = 16
+MAX_ASPECT = 20
 
 #: The built-in examples: how many, their side in pixels, and the seed of the synthetic set (the demo
 #: trains on seed 0 and evaluates on seed 50000; these are neither).
@@ -189,9 +203,11 @@ def decode_upload(payload: dict, field: str, what: str) -> _Upload:
 
 
 def _checked_size(upload: _Upload, max_pixels: int) -> tuple[int, int]:
-    """``(h, w)`` from the header alone; refuses files Pillow cannot identify and images over the limit."""
+    """``(h, w)`` from the header alone; refuses files that are not of :data:`IMAGE_FORMATS` (no other
+    decoder of Pillow's is tried), images over the limit and degenerate shapes (:data:`MIN_SIDE`,
+    :data:`MAX_ASPECT`)."""
     try:
-        h, w = image_size(upload)
+        h, w = image_size(upload, IMAGE_FORMATS)
     except DatasetError as e:
         if isinstance(e.__cause__, Image.DecompressionBombError):  # Pillow refuses > 2x its own limit
             raise UploadError(f"{upload} is far too large: this server accepts up to {max_pixels / 1e6:g} MP",
@@ -207,6 +223,10 @@ def _checked_size(upload: _Upload, max_pixels: int) -> tuple[int, int]:
             "--max-megapixels)",
             HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
         )
+    if min(h, w) < MIN_SIDE or max(h, w) > MAX_ASPECT * min(h, w):
+        raise UploadError(f"{upload} is {w}x{h} pixels: this server mattes images at least {MIN_SIDE} px on "
+                          f"each side and at most {MAX_ASPECT} times as long as they are wide (or as wide as "
+                          "they are long): crop or pad it")
     return h, w
 
 
@@ -286,7 +306,8 @@ class MattingApp:
         What the page calls the model (default: :func:`~deepmatting.backends.describe_backend`).
     queue : int, default 2
         Predictions that may wait while one runs (one runs at a time: bounded memory, predictable
-        latency); beyond them a request is answered 503 "busy" before its body is read.
+        latency); beyond them a request is answered 503 "busy", before its body is read when the places
+        are taken already. A request takes its place once its body has arrived.
     quality : "fast", "best" or "fusion", optional
         The shipped quality ``backend`` runs, when it is a shipped model: requests may then choose any
         quality that ships (:func:`shipped_qualities`), whose model is loaded on its first request with
@@ -294,6 +315,11 @@ class MattingApp:
         model and a request naming a quality is refused.
     device : str, default "auto"
         Where the other qualities' models run (``load_backend``'s ``device``).
+    prediction_timeout : float, default 60
+        Seconds one prediction may hold the model (:data:`PREDICTION_TIMEOUT`): it is checked between
+        the steps of a prediction (reading, the classical matte, each tile, the foreground estimate, the
+        figure), and a prediction over it is stopped there and answered 503. A step that has begun runs
+        to its end, so the real bound is this plus the longest step.
 
     Examples
     --------
@@ -304,9 +330,10 @@ class MattingApp:
 
     def __init__(self, backend: Backend, max_pixels: int = MAX_PIXELS, examples: int = EXAMPLES,
                  name: str | None = None, queue: int = QUEUE, quality: str | None = None,
-                 device: str = "auto"):
-        if max_pixels < 1 or queue < 0:
-            raise ValueError(f"max_pixels must be positive and queue >= 0, got {max_pixels}, {queue}")
+                 device: str = "auto", prediction_timeout: float = PREDICTION_TIMEOUT):
+        if max_pixels < 1 or queue < 0 or not prediction_timeout > 0:
+            raise ValueError(f"max_pixels and prediction_timeout must be positive and queue >= 0, got "
+                             f"{max_pixels}, {prediction_timeout}, {queue}")
         if quality is not None and quality not in checkpoint.QUALITIES:
             raise ValueError(f"quality {quality!r}: choose {' or '.join(checkpoint.QUALITIES)}, or None")
         self.backend = backend
@@ -319,6 +346,7 @@ class MattingApp:
         self.max_pixels = int(max_pixels)
         self.max_body_bytes = max_body_bytes(self.max_pixels)
         self.queue = int(queue)
+        self.prediction_timeout = float(prediction_timeout)
         self.examples = SyntheticMattingDataset(examples, size=EXAMPLE_SIZE, seed=EXAMPLE_SEED)
         self.name = name or describe_backend(backend)
         self._example_cache: dict[int, dict] = {}
@@ -327,7 +355,8 @@ class MattingApp:
         self._admitted = threading.BoundedSemaphore(self.queue + 1)  # the running one and those waiting
 
     # ---- the requests -----------------------------------------------------------------------------
-    def respond(self, method: str, path: str, read_body: Callable[[int], bytes]) -> Response:
+    def respond(self, method: str, path: str, read_body: Callable[[int], bytes],
+                gone: Callable[[], bool] | None = None) -> Response:
         """The answer to one request; never raises for anything a client sends.
 
         Parameters
@@ -336,7 +365,11 @@ class MattingApp:
             ``GET``/``HEAD``/``POST`` (others get 405) and the path, query string allowed.
         read_body : callable
             ``read_body(limit) -> bytes``: the request body, refused (:class:`UploadError`) beyond ``limit``
-            bytes. Called only for ``POST /api/predict``, and only once the request is admitted (not busy).
+            bytes. Called only for ``POST /api/predict``, and only when a prediction place is free; the
+            place is taken once the body has arrived (a slow upload holds none).
+        gone : callable, optional
+            ``gone() -> bool``: True once the client has gone; its prediction is then stopped (or skipped,
+            when it was waiting) at the next step.
         """
         path = path.split("?", 1)[0]
         try:
@@ -345,9 +378,13 @@ class MattingApp:
             if method == "POST":
                 if path != "/api/predict":
                     raise UploadError(f"no endpoint {path}: POST to /api/predict", HTTPStatus.NOT_FOUND)
+                with self.admission():  # a look only: no place is held while the body arrives
+                    pass
+                body = read_body(self.max_body_bytes)
                 with self.admission():
-                    payload = parse_json(read_body(self.max_body_bytes))
-                    return Response.json(HTTPStatus.OK, self.predict(payload))
+                    payload = parse_json(body)
+                    del body
+                    return Response.json(HTTPStatus.OK, self.predict(payload, gone))
             raise UploadError(f"{method} is not supported here: use {', '.join(METHODS)}",
                               HTTPStatus.METHOD_NOT_ALLOWED, (("Allow", ", ".join(METHODS)),))
         except UploadError as e:
@@ -378,6 +415,21 @@ class MattingApp:
             yield
         finally:
             self._admitted.release()
+
+    def _stopper(self, gone: Callable[[], bool] | None) -> Callable[[], None]:
+        """The check a prediction makes between its steps, its clock started now: raises
+        :class:`UploadError` once the client has gone or :attr:`prediction_timeout` has passed."""
+        start = time.monotonic()
+
+        def check() -> None:
+            if gone is not None and gone():
+                raise UploadError("the client closed its connection: its prediction was stopped")
+            if time.monotonic() - start > self.prediction_timeout:
+                raise UploadError(
+                    f"the prediction took longer than this server's limit of {self.prediction_timeout:g} s "
+                    "and was stopped: send a smaller image (or ask for the fast quality), or start the "
+                    "server with a larger --prediction-timeout", HTTPStatus.SERVICE_UNAVAILABLE)
+        return check
 
     # ---- what the routes return ---------------------------------------------------------------------
     def info(self) -> dict:
@@ -444,13 +496,16 @@ class MattingApp:
             self._backends[quality] = load_backend(quality=quality, device=self.device)
         return self._backends[quality]
 
-    def predict(self, payload: object) -> dict:
+    def predict(self, payload: object, gone: Callable[[], bool] | None = None) -> dict:
         """Serve one ``POST /api/predict`` request (see the module docstring).
+
+        ``gone() -> bool`` says when the client has gone (the prediction then stops at its next step).
 
         Raises
         ------
         UploadError
-            For anything wrong with the request, with a message for the page.
+            For anything wrong with the request, with a message for the page; 503 for a prediction
+            stopped at :attr:`prediction_timeout`.
         """
         if not isinstance(payload, dict):
             raise UploadError("the request must be a JSON object: an 'image' and a trimap, mask or scribbles")
@@ -473,13 +528,15 @@ class MattingApp:
             gt = self.example(example)["alpha"]  # the page says the image is this example: show its GT too
         with self._predict_lock:
             backend = self.backend_for(quality)
+            check = self._stopper(gone)
             try:
-                image = read_image(upload)
+                check()  # a client that left while its request waited
+                image = read_image(upload, formats=IMAGE_FORMATS)
                 trimap = mask = None
                 if guide == "trimap":
-                    trimap = read_trimap(guide_upload)
+                    trimap = read_trimap(guide_upload, formats=IMAGE_FORMATS)
                 elif guide == "mask":
-                    mask = read_alpha(guide_upload)
+                    mask = read_alpha(guide_upload, formats=IMAGE_FORMATS)
                     if backend.input == "trimap":  # the trimap predict would derive, as the CLI does
                         trimap, mask = mask_to_trimap(mask), None
                 else:
@@ -487,12 +544,16 @@ class MattingApp:
                     if (trimap == TRIMAP_UNKNOWN).all():
                         raise UploadError("nothing is drawn yet: paint some foreground (white) and "
                                           "background (black) strokes on the image")
+                check()
                 start = time.perf_counter()
-                alpha = predict(image, trimap, mask, backend=backend)
+                alpha = predict(image, trimap, mask, backend=backend, check=check)
                 seconds = time.perf_counter() - start
+                check()
                 fg = estimate_foreground(image, alpha)
+                check()
                 gt = gt if gt is not None and gt.shape == (h, w) else None
                 figure = figure_png(image, alpha, trimap, fg, gt)
+                check()
             except DatasetError as e:
                 raise UploadError(str(e)) from None
             except ValueError as e:
@@ -512,7 +573,7 @@ class MattingApp:
 def _read_rgba(upload: _Upload) -> np.ndarray:
     """An uploaded scribble layer as ``HxWx4`` uint8 (an image without alpha counts as drawn everywhere)."""
     try:
-        with Image.open(upload) as im:
+        with Image.open(upload, formats=IMAGE_FORMATS) as im:
             im.load()
             return np.asarray(im.convert("RGBA"))
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
