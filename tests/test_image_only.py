@@ -147,3 +147,26 @@ def test_models_with_a_classical_prior_cannot_be_image_only():
             DeepMatting(arch=arch, input="image")
     with pytest.raises(ConfigError, match="expected one of trimap, mask, image"):
         ModelConfig(input="photo")
+
+
+def test_the_page_api_predicts_from_the_image_alone(trained):
+    import base64
+    import io
+
+    from deepmatting.inference import load_backend
+    from deepmatting.serve.app import MattingApp
+
+    root, _ = trained
+    app = MattingApp(load_backend(root / "run" / "best.pt", device="cpu"), examples=0)
+    assert app.info()["input"] == "image"
+    image, mask = _disc_photo(np.random.default_rng(9))
+
+    def png(a):
+        buffer = io.BytesIO()
+        Image.fromarray(a).save(buffer, "PNG")
+        return base64.b64encode(buffer.getvalue()).decode()
+
+    answer = app.predict({"image": png(image)})
+    assert answer["guide"] == "none" and answer["alpha"].startswith("data:image/png") and "note" not in answer
+    noted = app.predict({"image": png(image), "mask": png(mask)})
+    assert "ignored" in noted["note"] and noted["alpha"] == answer["alpha"]

@@ -19,6 +19,8 @@ The API (documented for users in the README, section "HTTP API"):
 - ``scribbles``: an RGBA image the size of the photo, transparent where nothing was drawn. Scribbles form a
   **trimap**: opaque light strokes (white) are foreground, opaque dark strokes (black) are background,
   and every pixel not drawn on is unknown (see :func:`scribbles_to_trimap`).
+- none of them for an image-only model (``GET /api/info`` says ``"input": "image"``): it reads the image
+  alone; a guide sent anyway is ignored, and the answer's ``note`` says so (``guide`` is ``"none"``).
 
 - ``quality``: ``"fast"``, ``"best"`` or ``"fusion"``, among the qualities ``GET /api/info`` offers (those
   that ship, when the server runs a shipped model; none when it runs a given checkpoint or ONNX file, and
@@ -510,18 +512,26 @@ class MattingApp:
         if not isinstance(payload, dict):
             raise UploadError("the request must be a JSON object: an 'image' and a trimap, mask or scribbles")
         guides = [g for g in GUIDES if payload.get(g)]
-        if len(guides) != 1:
+        quality = self.requested_quality(payload.get("quality"))
+        image_only = quality == self.quality and self.backend.input == "image"
+        note = None
+        if image_only:  # the model reads the image alone: a guide sent anyway is not decoded
+            guide = "none"
+            if guides:
+                note = f"this model reads the image alone: the {' and '.join(guides)} sent was ignored"
+        elif len(guides) != 1:
             raise UploadError("send the image with exactly one of a trimap, a mask or scribbles "
                               f"(got {', '.join(guides) or 'none'})")
-        guide = guides[0]
-        quality = self.requested_quality(payload.get("quality"))
+        else:
+            guide = guides[0]
         upload = decode_upload(payload, "image", "image")
-        guide_upload = decode_upload(payload, guide, guide)
         h, w = _checked_size(upload, self.max_pixels)
-        gh, gw = _checked_size(guide_upload, self.max_pixels)
-        if (gh, gw) != (h, w):
-            raise UploadError(f"the image is {w}x{h} pixels but the {guide} is {gw}x{gh}: "
-                              f"the {guide} must have the same size as the image")
+        if not image_only:
+            guide_upload = decode_upload(payload, guide, guide)
+            gh, gw = _checked_size(guide_upload, self.max_pixels)
+            if (gh, gw) != (h, w):
+                raise UploadError(f"the image is {w}x{h} pixels but the {guide} is {gw}x{gh}: "
+                                  f"the {guide} must have the same size as the image")
         example = payload.get("example")
         gt = None
         if isinstance(example, int) and not isinstance(example, bool) and 0 <= example < len(self.examples):
@@ -533,13 +543,15 @@ class MattingApp:
                 check()  # a client that left while its request waited
                 image = read_image(upload, formats=IMAGE_FORMATS)
                 trimap = mask = None
-                if guide == "trimap":
+                if image_only:
+                    pass
+                elif guide == "trimap":
                     trimap = read_trimap(guide_upload, formats=IMAGE_FORMATS)
                 elif guide == "mask":
                     mask = read_alpha(guide_upload, formats=IMAGE_FORMATS)
                     if backend.input == "trimap":  # the trimap predict would derive, as the CLI does
                         trimap, mask = mask_to_trimap(mask), None
-                else:
+                elif guide == "scribbles":
                     trimap = scribbles_to_trimap(_read_rgba(guide_upload))
                     if (trimap == TRIMAP_UNKNOWN).all():
                         raise UploadError("nothing is drawn yet: paint some foreground (white) and "
@@ -567,6 +579,7 @@ class MattingApp:
             "cutout": data_url(png_bytes(cutout(image, alpha, fg), "RGBA")),
             "figure": data_url(figure),
             "trimap": data_url(png_bytes(trimap, "L")) if trimap is not None else None,
+            **({"note": note} if note else {}),
         }
 
 

@@ -7,7 +7,7 @@ const state = {
   info: null,
   image: null,        // {blob, name, width, height} (width/height null when the browser cannot decode it)
   example: null,      // index of the built-in example the image came from, if any
-  guide: "scribbles", // "scribbles" | "trimap" | "mask"
+  guide: "scribbles", // "scribbles" | "trimap" | "mask" | "none" (an image-only model)
   trimap: null,       // {blob, name, width, height}
   mask: null,
   drawn: false,       // any stroke on the scribble layer
@@ -40,6 +40,8 @@ async function decode(blob) {
 
 function stem(name) { return (name || "image").replace(/\.[^.]*$/, "") || "image"; }
 
+function reads(input) { return input === "image" ? "reads the image alone" : `reads a ${input}`; }
+
 function megapixels(w, h) { return (w * h / 1e6).toFixed(1); }
 
 // What the quality select says of each shipped quality (the API sends the names).
@@ -54,8 +56,13 @@ async function loadInfo() {
   try {
     const response = await fetch("api/info");
     state.info = await response.json();
-    $("model").textContent = `model: ${state.info.model} · reads a ${state.info.input}`;
+    $("model").textContent = `model: ${state.info.model} · ${reads(state.info.input)}`;
     if (state.info.input === "mask") selectGuide("mask");
+    if (state.info.input === "image") {  // nothing to draw or upload: the model finds the subject itself
+      $("guide-section").hidden = true;
+      $("image-only-note").hidden = false;
+      selectGuide("none");
+    }
     showQualities(state.info.qualities || [], state.info.quality);
     const box = $("examples");
     box.replaceChildren();  // the placeholder shown until the list arrived
@@ -168,7 +175,7 @@ function drawGuidePreview() {
   const canvas = $("guide-preview");
   const ctx = canvas.getContext("2d");
   ctx.clearRect(0, 0, canvas.width, canvas.height);
-  const g = state.guide === "scribbles" ? null : state[state.guide];
+  const g = state.guide === "scribbles" || state.guide === "none" ? null : state[state.guide];
   if (g && g.bitmap) ctx.drawImage(g.bitmap, 0, 0, canvas.width, canvas.height);
 }
 
@@ -224,7 +231,7 @@ function scribblesBlob() {
 function updateButton() {
   let ready = state.image !== null && !state.busy;
   if (state.guide === "scribbles") ready = ready && state.drawn;
-  else ready = ready && state[state.guide] !== null;
+  else if (state.guide !== "none") ready = ready && state[state.guide] !== null;
   $("predict").disabled = !ready;
 }
 
@@ -242,7 +249,7 @@ async function runPredict() {
     if (state.guide === "scribbles") {
       payload.scribbles = await blobToDataURL(await scribblesBlob());
       payload.scribbles_name = "strokes";
-    } else {
+    } else if (state.guide !== "none") {
       const g = state[state.guide];
       payload[state.guide] = await blobToDataURL(g.blob);
       payload[`${state.guide}_name`] = g.name;
@@ -286,7 +293,7 @@ async function showResult(data, seconds) {
   $("result-info").textContent = `${data.model} · ${data.width} × ${data.height} px · ` +
     `matting ${data.seconds.toFixed(2)} s · in all ${seconds.toFixed(1)} s`;
   // the header names the model that ran last (another quality's may have run)
-  $("model").textContent = `model: ${data.model} · reads a ${state.info.input}`;
+  $("model").textContent = `model: ${data.model} · ${reads(state.info.input)}`;
   a.classList.remove("disabled");
   c.classList.remove("disabled");
   $("figure-card").hidden = false;
