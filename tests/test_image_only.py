@@ -6,8 +6,6 @@ checkpoint and ONNX, and the CLI's predict and evaluate run it without a trimap.
 """
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -105,39 +103,46 @@ def test_it_separates_the_disc_better_than_a_constant(trained):
     assert mad < 0.7 * np.abs(np.median(gt) - gt).mean()
 
 
-def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "deepmatting", *args], capture_output=True, text=True,
-                          timeout=300)
+@pytest.fixture
+def cli(capsys):
+    """``deepmatting ARGS`` in this process: ``(exit code, stdout, stderr)``."""
+    from deepmatting.cli import main
+
+    def run(*args):
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+    return run
 
 
-def test_cli_predict_and_evaluate_without_a_trimap(trained, tmp_path):
+def test_cli_predict_and_evaluate_without_a_trimap(trained, tmp_path, cli):
     root, _ = trained
     ckpt = str(root / "run" / "best.pt")
-    done = _cli("predict", "--checkpoint", ckpt, "--image", str(root / "val" / "images"), "--out",
-                str(tmp_path / "out"), "--figure", "--device", "cpu")
-    assert done.returncode == 0, done.stderr
+    code, _, err = cli("predict", "--checkpoint", ckpt, "--image", str(root / "val" / "images"), "--out",
+                       str(tmp_path / "out"), "--figure", "--device", "cpu")
+    assert code == 0, err
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         f"p{i}_{kind}.png" for i in range(2) for kind in ("alpha", "cutout", "figure")]
-    noted = _cli("predict", "--checkpoint", ckpt, "--image", str(root / "val" / "images" / "p0.png"),
-                 "--mask", str(root / "val" / "masks" / "p0.png"), "--out", str(tmp_path / "o2"))
-    assert noted.returncode == 0 and "--mask is ignored" in noted.stderr
+    code, _, err = cli("predict", "--checkpoint", ckpt, "--image", str(root / "val" / "images" / "p0.png"),
+                       "--mask", str(root / "val" / "masks" / "p0.png"), "--out", str(tmp_path / "o2"))
+    assert code == 0 and "--mask is ignored" in err
     report = tmp_path / "eval.json"
-    ev = _cli("evaluate", "--checkpoint", ckpt, "--data", str(root / "val"), "--json", str(report),
-              "--device", "cpu")
-    assert ev.returncode == 0, ev.stderr
-    assert "MAD" in ev.stdout and "reads the image alone" in ev.stdout
+    code, out, err = cli("evaluate", "--checkpoint", ckpt, "--data", str(root / "val"), "--json", str(report),
+                         "--device", "cpu")
+    assert code == 0, err
+    assert "MAD" in out and "reads the image alone" in out
     result = json.loads(report.read_text())
     assert result["trimaps"] == "generated" and 0 <= result["mean"]["mad"] <= 1
     assert [sorted(r) for r in result["images"]][0] == sorted(
         ["name", "sad", "mse", "grad", "conn", "mad", "mse_whole", "seconds"])
 
 
-def test_a_trimap_model_without_a_guide_names_both_flags(tmp_path):
+def test_a_trimap_model_without_a_guide_names_both_flags(tmp_path, cli):
     image = tmp_path / "photo.png"
     Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(image)
-    done = _cli("predict", "--image", str(image), "--out", str(tmp_path / "out"))
-    assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert "--trimap" in done.stderr and "--mask" in done.stderr and "--input image" in done.stderr
+    code, _, err = cli("predict", "--image", str(image), "--out", str(tmp_path / "out"))
+    assert code == 2 and "Traceback" not in err
+    assert "--trimap" in err and "--mask" in err and "--input image" in err
     assert not (tmp_path / "out").exists()
 
 
