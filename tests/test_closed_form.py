@@ -218,3 +218,25 @@ def test_bad_inputs_raise_clear_errors(change, message):
 def test_image_smaller_than_a_window_raises():
     with pytest.raises(ValueError, match="smaller than one 5x5 window"):
         closed_form_alpha(np.zeros((4, 10, 3)), np.full((4, 10), 128, np.uint8), radius=2)
+
+
+def test_a_solve_inside_interruptible_stops_at_the_check():
+    """The server's time limit reaches into the solvers: a check that raises stops closed-form and KNN."""
+    from deepmatting.closed_form import interruptible
+    from deepmatting.knn_matting import knn_alpha
+
+    rng = np.random.default_rng(0)
+    image = rng.random((40, 40, 3)).astype(np.float32)
+    trimap = np.full((40, 40), 128, np.uint8)
+    trimap[:, :4], trimap[:, -4:] = 0, 255
+    calls = []
+
+    def stop():
+        calls.append(1)
+        raise TimeoutError("stopped")
+
+    for solve in (closed_form_alpha, knn_alpha):
+        with interruptible(stop), pytest.raises(TimeoutError, match="stopped"):
+            solve(image, trimap)
+        assert np.isfinite(solve(image, trimap)).all()  # outside the block: no check, a normal solve
+    assert len(calls) == 2

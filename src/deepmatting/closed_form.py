@@ -40,7 +40,10 @@ Memory grows a little faster than the unknown pixels: about 1.7 GB for 0.45 M un
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -406,13 +409,38 @@ def _build_system(problem: _Problem) -> tuple[ClosedFormSystem, _Windows]:
 # ------------------------------------------------------------------------------------------------- solving
 
 
+_STOP = threading.local()  # .check: the current thread's stop check (see interruptible)
+_CHECK_EVERY = 8  # CG iterations between two stop checks
+
+
+@contextlib.contextmanager
+def interruptible(check: Callable[[], None] | None) -> Iterator[None]:
+    """Within the block, this thread's iterative solves (closed-form and KNN) call ``check()`` every few
+    iterations; it stops them by raising (the server's time limit and gone clients). None: no checks."""
+    previous = getattr(_STOP, "check", None)
+    _STOP.check = check
+    try:
+        yield
+    finally:
+        _STOP.check = previous
+
+
+def poll_stop() -> None:
+    """Call this thread's :func:`interruptible` check, if any (between the stages of a solve)."""
+    check = getattr(_STOP, "check", None)
+    if check is not None:
+        check()
+
+
 def _pcg(matrix: scipy.sparse.csr_array, rhs: np.ndarray, x: np.ndarray, precondition, tol: float,
          max_iter: int) -> tuple[np.ndarray, int, float]:
     """Preconditioned CG from ``x`` (updated in place) until ``||r|| <= tol ||rhs||``.
 
     Returns ``(x, iterations, ||r|| / ||rhs||)``; stops early, unconverged, if the preconditioner is not
-    positive definite (``r . z <= 0``) or the iterate is no longer finite.
+    positive definite (``r . z <= 0``) or the iterate is no longer finite. Inside :func:`interruptible`,
+    its check is called every ``_CHECK_EVERY`` iterations.
     """
+    check = getattr(_STOP, "check", None)
     norm_b = float(np.linalg.norm(rhs))
     if norm_b == 0.0:
         x[:] = 0.0
@@ -426,6 +454,8 @@ def _pcg(matrix: scipy.sparse.csr_array, rhs: np.ndarray, x: np.ndarray, precond
     rz = float(r @ z)
     p = z.copy()
     while iterations < max_iter and rz > 0 and np.isfinite(rz):
+        if check is not None and iterations % _CHECK_EVERY == 0:
+            check()
         iterations += 1
         q = matrix @ p
         step = rz / float(p @ q)
@@ -602,6 +632,7 @@ def solve_closed_form(image: np.ndarray, trimap: np.ndarray, *, initial: np.ndar
         raise ValueError("the trimap has no known pixel, so alpha is undetermined: mark some background (0) "
                          "and foreground (255) pixels, or give a prior with prior_weight > 0")
     system, windows = _build_system(problem)
+    poll_stop()
     x = np.zeros(system.pixels.size) if start is None else start.ravel()[system.pixels]
     x, iterations, residual = _solve(system, x, preconditioner, float(tol), int(max_iter))
     converged = residual <= tol
@@ -610,6 +641,7 @@ def solve_closed_form(image: np.ndarray, trimap: np.ndarray, *, initial: np.ndar
                       f"{iterations} iterations: raise max_iter, or use preconditioner='lu'",
                       RuntimeWarning, stacklevel=2)
     alpha.ravel()[system.pixels] = np.clip(x, 0.0, 1.0)
+    poll_stop()
     fit_error = _fit_error(alpha, system, windows, problem.radius)
     return ClosedFormResult(alpha.astype(np.float32), fit_error, iterations, residual, bool(converged))
 

@@ -19,6 +19,7 @@ from PIL import Image
 
 from .backends import Backend, describe_backend, load_backend
 from .checkpoint import CheckpointError
+from .closed_form import interruptible
 from .data.pixels import as_image, as_mask, as_trimap
 from .data.prior_pool import classical_matte
 from .data.trimap import trimap_from_coarse_mask
@@ -264,7 +265,7 @@ def predict(image: np.ndarray | Image.Image, trimap: np.ndarray | Image.Image | 
     if backend.input == "image":
         if tri is not None or soft is not None:
             warnings.warn(IGNORED_GUIDE, UserWarning, stacklevel=2)
-        alpha = run_tiled(backend, img, None, tile_size=tile_size, tile_overlap=tile_overlap)
+        alpha = run_tiled(backend, img, None, tile_size=tile_size, tile_overlap=tile_overlap, check=check)
         return np.clip(alpha, 0, 1, out=alpha)
     if backend.input == "mask":
         if soft is None:
@@ -280,7 +281,8 @@ def predict(image: np.ndarray | Image.Image, trimap: np.ndarray | Image.Image | 
     unknown = tri == TRIMAP_UNKNOWN
     refines = getattr(backend, "prior", None) and unknown.any()
     solve_at = getattr(backend, "prior_pixels", None)
-    prior = classical_matte(backend.prior, img, tri, solve_at) if refines else None
+    with interruptible(check):  # the solves, too, stop at the check
+        prior = classical_matte(backend.prior, img, tri, solve_at) if refines else None
     if check is not None:
         check()
     alpha = run_tiled(backend, img, trimap_to_float(tri), unknown, prior=prior, tile_size=tile_size,

@@ -37,7 +37,7 @@ import scipy.sparse
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from .closed_form import _as_image, _as_plane, _pcg, _trimap_masks, check_solver_settings
+from .closed_form import _as_image, _as_plane, _pcg, _trimap_masks, check_solver_settings, poll_stop
 
 #: ``(neighbours, weight of the position)`` of each merged neighbour graph (``pymatting``'s defaults).
 KNN_GRAPHS: tuple[tuple[int, float], ...] = ((20, 2.0), (10, 0.1))
@@ -188,6 +188,7 @@ def solve_knn(image: np.ndarray, trimap: np.ndarray, *, initial: np.ndarray | No
         raise ValueError("the trimap has no known pixel, so alpha is undetermined: mark some background (0) "
                          "and foreground (255) pixels")
     matrix, rhs, pixels = knn_system(image, trimap, band=band)
+    poll_stop()
     x = np.zeros(pixels.size, np.float32) if start is None else start.ravel()[pixels].astype(np.float32)
     diagonal = matrix.diagonal()
     x, iterations, residual = _pcg(matrix, rhs, x, lambda r: r / diagonal, float(tol), int(max_iter))

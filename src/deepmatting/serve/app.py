@@ -83,8 +83,8 @@ QUEUE = 2
 #: between the steps, and a prediction over it is stopped at the next check and answered 503, so the next
 #: request runs. A step that has begun ends first, so the real bound is this plus the longest step.
 #: Measured for 4 MP requests on two shared CPU cores: a tile of the network at most 1.7 s, the foreground
-#: estimate up to 5.6 s, the figure up to 4.4 s (20:1 images); but the classical solve of the best and
-#: fusion qualities (closed-form + KNN at 1 MP) is one step of 83-126 s for an image of random colours.
+#: estimate up to 5.6 s, the figure up to 4.4 s (20:1 images); the classical solves of the best and fusion
+#: qualities check it every 8 conjugate-gradient iterations and between their stages (1.6 s at most).
 PREDICTION_TIMEOUT = 60.0
 
 #: Uploads with a side shorter than this, or sides further apart than MAX_ASPECT : 1, are refused: no
