@@ -134,7 +134,7 @@ def _open(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS,
         with Image.open(path, formats=formats) as im:
             w, h = im.size
             if max_pixels is not None and w * h > max_pixels:
-                raise DatasetError(f"{path}: {w}x{h} is {w * h / 1e6:.0f} MP, more than the limit of "
+                raise DatasetError(f"{path}: {w}x{h} is {w * h / 1e6:.3g} MP, more than the limit of "
                                    f"{max_pixels / 1e6:g} MP for one image; downscale it, or raise the limit "
                                    "(max_pixels=, --max-megapixels)")
             if im.format == "PNG" and _png_data_too_short(path):
