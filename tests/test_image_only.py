@@ -137,6 +137,19 @@ def test_cli_predict_and_evaluate_without_a_trimap(trained, tmp_path, cli):
         ["name", "sad", "mse", "grad", "conn", "mad", "mse_whole", "seconds"])
 
 
+def test_a_guide_folder_given_to_an_image_only_model_skips_no_image(trained, tmp_path, cli):
+    """The guides are ignored, so an image without one is matted too (not skipped for its missing guide)."""
+    root, _ = trained
+    (tmp_path / "masks").mkdir()
+    Image.open(root / "val" / "masks" / "p0.png").save(tmp_path / "masks" / "p0.png")  # none for p1
+    code, _, err = cli("predict", "--checkpoint", str(root / "run" / "best.pt"), "--image",
+                       str(root / "val" / "images"), "--mask", str(tmp_path / "masks"), "--out",
+                       str(tmp_path / "out"), "--outputs", "alpha", "--device", "cpu")
+    assert code == 0, err
+    assert "--mask is ignored" in err and "skipped" not in err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["p0_alpha.png", "p1_alpha.png"]
+
+
 def test_a_trimap_model_without_a_guide_names_both_flags(tmp_path, cli):
     image = tmp_path / "photo.png"
     Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(image)

@@ -1,11 +1,11 @@
 """Predict an alpha matte at any resolution: input checks, coarse masks, tiling, known regions.
 
 One code path serves every backend (:mod:`deepmatting.backends`: a PyTorch model, a checkpoint, an ONNX
-file or the shipped default). :func:`predict` checks the inputs, turns a coarse mask into a trimap (an
-image-only model reads neither)
+file or the shipped default). :func:`predict` checks the inputs, turns a coarse mask into a trimap
 (:func:`mask_to_trimap`), cuts large images into overlapping tiles (only tiles that contain unknown pixels
 are run, so peak memory follows the tile size, not the image size), blends them with linear ramps, and
-copies the known trimap regions into the result.
+copies the known trimap regions into the result. An image-only model reads neither a trimap nor a mask:
+all its tiles run.
 """
 
 from __future__ import annotations

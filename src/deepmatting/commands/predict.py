@@ -148,7 +148,7 @@ def _write_outputs(out: Path, names: dict[str, str], image, alpha, trimap, args:
             if output == "alpha":
                 write_alpha(path, alpha, 16 if args.alpha_16bit else 8)
             elif output == "trimap":
-                if trimap is None:  # a mask model given a mask: no trimap was used
+                if trimap is None:  # a mask or image-only model: no trimap was used
                     continue
                 save_image(path, Image.fromarray(trimap, mode="L"))
             elif output == "cutout" and args.background is not None:
@@ -234,7 +234,10 @@ def _run(args: argparse.Namespace) -> int:
     if backend.input == "image" and not no_guide:
         print(f"note: this model reads the image alone (it was trained with --input image): "
               f"{'--trimap' if args.trimap is not None else '--mask'} is ignored", file=sys.stderr)
-        guide_arg, jobs = None, [(image_path, None, problem) for image_path, _, problem in jobs]
+        guide_arg = None
+        with warnings.catch_warnings():  # paired again without the guides (their notes were printed above)
+            warnings.simplefilter("ignore")
+            jobs, folder_mode = pair_inputs(Path(args.image), None)
     elif backend.input != "image" and no_guide:
         raise ValueError(NO_GUIDE)
     if backend.input == "mask" and args.mask is None:
