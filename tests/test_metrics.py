@@ -560,3 +560,13 @@ def test_accumulator_counts_skipped_values_across_merges():
     only_nan = MetricAccumulator()
     only_nan.update({"mse": math.nan})
     assert math.isnan(only_nan.compute()["mse"]) and only_nan.skipped() == {"mse": 1}
+
+
+def test_whole_image_errors_by_hand():
+    from deepmatting.metrics import whole_image_errors
+
+    pred = np.array([[0.0, 0.5], [1.0, 0.25]], np.float32)
+    gt = np.array([[0, 255], [255, 0]], np.uint8)  # uint8 read as value / 255
+    got = whole_image_errors(pred, gt)
+    assert got["mad"] == pytest.approx((0 + 0.5 + 0 + 0.25) / 4)
+    assert got["mse_whole"] == pytest.approx((0 + 0.25 + 0 + 0.0625) / 4)
