@@ -543,9 +543,7 @@ class MattingApp:
                 check()  # a client that left while its request waited
                 image = read_image(upload, formats=IMAGE_FORMATS)
                 trimap = mask = None
-                if image_only:
-                    pass
-                elif guide == "trimap":
+                if guide == "trimap":  # (an image-only model's guide is "none": nothing to read)
                     trimap = read_trimap(guide_upload, formats=IMAGE_FORMATS)
                 elif guide == "mask":
                     mask = read_alpha(guide_upload, formats=IMAGE_FORMATS)
